@@ -1,0 +1,227 @@
+//! Picks, at the `#[tool]` call site, how to record a return value, by
+//! autoref specialization: the expansion calls
+//! `(&&&&&&&Output(&value)).__backstep(&mut call)` and method lookup takes
+//! the first impl below whose bounds the concrete type meets (most `&` first).
+//!
+//! Inside a generic function the choice follows the declared bounds: a
+//! `Result<T, E>` whose `E` has no `Error`/`Display`/`Debug` bound records the
+//! error as its type name.
+
+use std::error::Error;
+use std::fmt::{Debug, Display};
+use std::ops::Deref;
+
+use serde::Serialize;
+
+use crate::call::Status;
+use crate::runtime::Active;
+
+/// The return value of a tool, recorded (needs `Serialize`).
+pub struct Output<'a, T>(pub &'a T);
+/// The return value of a tool returning `impl Trait`: recorded if the opaque
+/// type is declared `Serialize`, else `null`.
+pub struct Opaque<'a, T>(pub &'a T);
+/// The return value of a `skip_output` tool: only the status and error text.
+pub struct Skipped<'a, T>(pub &'a T);
+/// A value `?` is applied to in an inline (`#[track_caller]`) tool body.
+pub struct Probe<'a, T>(pub &'a T);
+
+/// `Display`, then each `source()` whose text is not already in it, joined by `": "`.
+#[must_use]
+pub fn error_chain(e: &(dyn Error + 'static)) -> String {
+    let mut text = e.to_string();
+    let mut next = e.source();
+    while let Some(s) = next {
+        let t = s.to_string();
+        if !t.is_empty() && !text.contains(&t) {
+            text.push_str(": ");
+            text.push_str(&t);
+        }
+        next = s.source();
+    }
+    text
+}
+
+/// `Error + 'static`: `std::io::Error`, `thiserror` enums.
+pub trait StaticError: Error + 'static {}
+impl<T: Error + 'static> StaticError for T {}
+/// `Deref<Target = dyn Error + Send + Sync>`: `anyhow::Error`, `Box<dyn Error + Send + Sync>`.
+pub trait DerefErrorSendSync: Deref<Target = dyn Error + Send + Sync + 'static> {}
+impl<T: Deref<Target = dyn Error + Send + Sync + 'static> + ?Sized> DerefErrorSendSync for T {}
+/// `Deref<Target = dyn Error>`: `Box<dyn Error>`.
+pub trait DerefError: Deref<Target = dyn Error + 'static> {}
+impl<T: Deref<Target = dyn Error + 'static> + ?Sized> DerefError for T {}
+/// Anything at all.
+pub trait Anything {}
+impl<T: ?Sized> Anything for T {}
+
+/// What to do with an `Ok` value: record it, or not.
+pub trait OkAction<T> {
+    /// Records `Ok(value)` (or, for a probe, nothing).
+    fn ok(call: &mut Active, value: &T);
+    /// Records `Err` with `text`.
+    fn err(call: &mut Active, text: String);
+}
+/// Records the `Ok` value.
+pub struct Record;
+/// Records only the status.
+pub struct Unrecorded;
+/// Notes the error for when a `?` returns.
+pub struct Note;
+impl<T: Serialize> OkAction<T> for Record {
+    fn ok(call: &mut Active, value: &T) {
+        call.finish_ok(value);
+    }
+    fn err(call: &mut Active, text: String) {
+        call.finish_err(text);
+    }
+}
+impl<T> OkAction<T> for Unrecorded {
+    fn ok(call: &mut Active, _: &T) {
+        call.finish_unrecorded();
+    }
+    fn err(call: &mut Active, text: String) {
+        call.finish_err(text);
+    }
+}
+impl<T> OkAction<T> for Note {
+    fn ok(_: &mut Active, _: &T) {}
+    fn err(call: &mut Active, text: String) {
+        call.note_exit(Status::Error, text);
+    }
+}
+
+macro_rules! result_levels {
+    ($wrap:ident, $action:ident; $( $trait:ident [$($refs:tt)*] $ebound:path => |$e:ident| $text:expr; )*) => {
+        $(
+            #[doc(hidden)]
+            pub trait $trait {
+                fn __backstep(&self, call: &mut Active);
+            }
+            impl<T, E: $ebound> $trait for $($refs)* $wrap<'_, Result<T, E>>
+            where
+                $action: OkAction<T>,
+            {
+                fn __backstep(&self, call: &mut Active) {
+                    if !call.is_recording() {
+                        return;
+                    }
+                    match self.0 {
+                        Ok(v) => <$action as OkAction<T>>::ok(call, v),
+                        Err($e) => <$action as OkAction<T>>::err(call, $text),
+                    }
+                }
+            }
+        )*
+    };
+}
+
+macro_rules! all_result_levels {
+    ($wrap:ident, $action:ident: $m0:ident, $m1:ident, $m2:ident, $m3:ident, $m4:ident, $m5:ident) => {
+        result_levels! { $wrap, $action;
+            $m0 [&&&&&&&] StaticError => |e| error_chain(e);
+            $m1 [&&&&&&] DerefErrorSendSync => |e| error_chain(&**e);
+            $m2 [&&&&&] DerefError => |e| error_chain(&**e);
+            $m3 [&&&&] Display => |e| e.to_string();
+            $m4 [&&&] Debug => |e| format!("{e:?}");
+            $m5 [&&] Anything => |_e| format!("an error of type `{}`", std::any::type_name::<E>());
+        }
+    };
+}
+
+all_result_levels!(Output, Record: OutErr0, OutErr1, OutErr2, OutErr3, OutErr4, OutErr5);
+all_result_levels!(Opaque, Record: OpaErr0, OpaErr1, OpaErr2, OpaErr3, OpaErr4, OpaErr5);
+all_result_levels!(Skipped, Unrecorded: SkpErr0, SkpErr1, SkpErr2, SkpErr3, SkpErr4, SkpErr5);
+all_result_levels!(Probe, Note: PrbErr0, PrbErr1, PrbErr2, PrbErr3, PrbErr4, PrbErr5);
+
+/// Any other return value must be `Serialize`; this is the error message.
+#[diagnostic::on_unimplemented(
+    message = "`#[tool]` cannot record a return value of type `{Self}`: it does not implement `serde::Serialize`",
+    label = "this return value would be recorded",
+    note = "record only the status with `#[tool(skip_output)]`, or derive `serde::Serialize` for the type"
+)]
+pub trait RecordableOutput {
+    /// Records `self` as the output.
+    fn __backstep_record(&self, call: &mut Active);
+}
+impl<T: Serialize + ?Sized> RecordableOutput for T {
+    fn __backstep_record(&self, call: &mut Active) {
+        call.finish_ok(self);
+    }
+}
+
+/// Lowest level for [`Output`]: the method is always found, and its `where`
+/// clause (checked only after the method is chosen) gives the message above
+/// rather than "no method found".
+pub trait OutValue {
+    /// The wrapped type.
+    type Value;
+    /// Records the value.
+    fn __backstep(&self, call: &mut Active)
+    where
+        Self::Value: RecordableOutput;
+}
+impl<T> OutValue for Output<'_, T> {
+    type Value = T;
+    fn __backstep(&self, call: &mut Active)
+    where
+        T: RecordableOutput,
+    {
+        if call.is_recording() {
+            self.0.__backstep_record(call);
+        }
+    }
+}
+
+/// `impl Trait` output declared `Serialize`.
+pub trait OpaValueSer {
+    /// Records the value.
+    fn __backstep(&self, call: &mut Active);
+}
+impl<T: Serialize> OpaValueSer for &Opaque<'_, T> {
+    fn __backstep(&self, call: &mut Active) {
+        call.finish_ok(self.0);
+    }
+}
+/// Any other `impl Trait` output: recorded as `null`.
+pub trait OpaValueAny {
+    /// Records the status only.
+    fn __backstep(&self, call: &mut Active);
+}
+impl<T> OpaValueAny for Opaque<'_, T> {
+    fn __backstep(&self, call: &mut Active) {
+        call.finish_unrecorded();
+    }
+}
+
+/// `skip_output` on anything but a `Result`: status only.
+pub trait SkpValue {
+    /// Records the status only.
+    fn __backstep(&self, call: &mut Active);
+}
+impl<T> SkpValue for Skipped<'_, T> {
+    fn __backstep(&self, call: &mut Active) {
+        call.finish_unrecorded();
+    }
+}
+
+/// `?` on a `None`: the function is about to return `None`.
+pub trait PrbOption {
+    /// Notes the exit.
+    fn __backstep(&self, call: &mut Active);
+}
+impl<T> PrbOption for &Probe<'_, Option<T>> {
+    fn __backstep(&self, call: &mut Active) {
+        if self.0.is_none() {
+            call.note_exit(Status::Ok, String::new());
+        }
+    }
+}
+/// `?` on anything else (`Poll`, `ControlFlow`): nothing to note.
+pub trait PrbOther {
+    /// Does nothing.
+    fn __backstep(&self, call: &mut Active);
+}
+impl<T> PrbOther for Probe<'_, T> {
+    fn __backstep(&self, _: &mut Active) {}
+}

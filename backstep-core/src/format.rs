@@ -1,0 +1,355 @@
+//! Log format v1: the only place that writes or parses a line.
+//!
+//! Every line is one JSON object with a `"type"`:
+//! - `"session"`: `session`, `name`, `started_at`, `pid`, `backstep_version`, `format`;
+//! - `"call"`: `session`, `seq`, `parent`, `tool`, `inputs`, `output`, `status`,
+//!   `error`, `started_at`, `duration_ms`, `cost_usd`, `thread`;
+//! - `"end"`: `session`, `ended_at`, `calls`, `errors`, `panicked`, `cancelled`, `cost_usd`.
+//!
+//! Costs are written as exact decimals from integer picodollars, and parsed back
+//! exactly; durations as milliseconds with nanosecond precision.
+
+use std::borrow::Cow;
+use std::fmt::Write as _;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use serde::Deserialize;
+use serde_json::value::RawValue;
+
+use crate::call::{Call, Status};
+use crate::cost::Cost;
+use crate::session::{Session, SessionEnd};
+use crate::time;
+
+/// The format version written in session headers.
+pub const FORMAT_VERSION: u32 = 1;
+
+/// Appends `s` as a JSON string literal.
+pub(crate) fn write_str(out: &mut String, s: &str) {
+    out.push('"');
+    let mut start = 0;
+    for (i, b) in s.bytes().enumerate() {
+        let esc: &str = match b {
+            b'"' => "\\\"",
+            b'\\' => "\\\\",
+            b'\n' => "\\n",
+            b'\r' => "\\r",
+            b'\t' => "\\t",
+            0..=0x1f => "",
+            _ => continue,
+        };
+        out.push_str(&s[start..i]);
+        if esc.is_empty() {
+            let _ = write!(out, "\\u{b:04x}");
+        } else {
+            out.push_str(esc);
+        }
+        start = i + 1;
+    }
+    out.push_str(&s[start..]);
+    out.push('"');
+}
+
+fn write_opt_str(out: &mut String, s: Option<&str>) {
+    match s {
+        Some(s) => write_str(out, s),
+        None => out.push_str("null"),
+    }
+}
+
+fn write_duration_ms(out: &mut String, d: Duration) {
+    let ns = d.as_nanos();
+    let _ = write!(out, "{}", ns / 1_000_000);
+    let frac = ns % 1_000_000;
+    if frac != 0 {
+        let digits = format!("{frac:06}");
+        out.push('.');
+        out.push_str(digits.trim_end_matches('0'));
+    }
+}
+
+/// Appends one call line (with its newline).
+pub(crate) fn write_call(out: &mut String, c: &Call) {
+    out.push_str("{\"type\":\"call\",\"session\":");
+    write_str(out, &c.session);
+    let _ = write!(out, ",\"seq\":{},\"parent\":", c.seq);
+    match c.parent {
+        Some(p) => {
+            let _ = write!(out, "{p}");
+        }
+        None => out.push_str("null"),
+    }
+    out.push_str(",\"tool\":");
+    write_str(out, &c.tool);
+    out.push_str(",\"inputs\":");
+    out.push_str(&c.inputs);
+    out.push_str(",\"output\":");
+    out.push_str(&c.output);
+    out.push_str(",\"status\":\"");
+    out.push_str(c.status.as_str());
+    out.push_str("\",\"error\":");
+    write_opt_str(out, c.error.as_deref());
+    out.push_str(",\"started_at\":\"");
+    time::write_rfc3339(c.started_at, out);
+    out.push_str("\",\"duration_ms\":");
+    write_duration_ms(out, c.duration);
+    out.push_str(",\"cost_usd\":");
+    c.cost.write_decimal(out);
+    out.push_str(",\"thread\":");
+    write_str(out, &c.thread);
+    out.push_str("}\n");
+}
+
+/// Appends a session header line.
+pub(crate) fn write_session(out: &mut String, s: &Session) {
+    out.push_str("{\"type\":\"session\",\"session\":");
+    write_str(out, &s.id);
+    out.push_str(",\"name\":");
+    write_opt_str(out, s.name.as_deref());
+    out.push_str(",\"started_at\":");
+    match s.started_at {
+        Some(t) => {
+            out.push('"');
+            time::write_rfc3339(t, out);
+            out.push('"');
+        }
+        None => out.push_str("null"),
+    }
+    out.push_str(",\"pid\":");
+    match s.pid {
+        Some(p) => {
+            let _ = write!(out, "{p}");
+        }
+        None => out.push_str("null"),
+    }
+    out.push_str(",\"backstep_version\":");
+    write_opt_str(out, s.backstep_version.as_deref());
+    let _ = writeln!(out, ",\"format\":{}}}", s.format.unwrap_or(FORMAT_VERSION));
+}
+
+/// Appends a session end line.
+pub(crate) fn write_end(out: &mut String, session: &str, e: &SessionEnd) {
+    out.push_str("{\"type\":\"end\",\"session\":");
+    write_str(out, session);
+    out.push_str(",\"ended_at\":\"");
+    time::write_rfc3339(e.ended_at, out);
+    let _ = write!(
+        out,
+        "\",\"calls\":{},\"errors\":{},\"panicked\":{},\"cancelled\":{},\"cost_usd\":",
+        e.calls, e.errors, e.panicked, e.cancelled
+    );
+    e.cost.write_decimal(out);
+    out.push_str("}\n");
+}
+
+/// One parsed line.
+#[derive(Debug)]
+pub(crate) enum Line {
+    Session(Session),
+    Call(Call),
+    End(Arc<str>, SessionEnd),
+}
+
+#[derive(Deserialize)]
+struct RawLine<'a> {
+    #[serde(rename = "type", borrow)]
+    kind: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    session: Option<Cow<'a, str>>,
+    seq: Option<u64>,
+    parent: Option<u64>,
+    #[serde(borrow)]
+    tool: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    inputs: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    output: Option<&'a RawValue>,
+    status: Option<Status>,
+    error: Option<String>,
+    #[serde(borrow)]
+    started_at: Option<Cow<'a, str>>,
+    duration_ms: Option<f64>,
+    #[serde(borrow)]
+    cost_usd: Option<&'a RawValue>,
+    #[serde(borrow)]
+    thread: Option<Cow<'a, str>>,
+    name: Option<String>,
+    pid: Option<u32>,
+    backstep_version: Option<String>,
+    format: Option<u32>,
+    #[serde(borrow)]
+    ended_at: Option<Cow<'a, str>>,
+    calls: Option<u64>,
+    errors: Option<u64>,
+    panicked: Option<u64>,
+    cancelled: Option<u64>,
+}
+
+fn need<T>(v: Option<T>, field: &str, kind: &str) -> Result<T, String> {
+    v.ok_or_else(|| format!("{kind} record has no `{field}` field"))
+}
+
+fn parse_time(s: Option<Cow<'_, str>>, field: &str, kind: &str) -> Result<SystemTime, String> {
+    let s = need(s, field, kind)?;
+    time::parse_rfc3339(&s).ok_or_else(|| format!("`{field}` is not an RFC 3339 time: {s:?}"))
+}
+
+fn parse_cost(v: Option<&RawValue>) -> Result<Cost, String> {
+    match v {
+        None => Ok(Cost::ZERO),
+        Some(raw) if raw.get() == "null" => Ok(Cost::ZERO),
+        Some(raw) => Cost::parse_decimal(raw.get())
+            .ok_or_else(|| format!("`cost_usd` is not a number: {}", raw.get())),
+    }
+}
+
+/// Interns short strings (session ids, thread names) so a large log does not
+/// hold one copy per call.
+#[derive(Default)]
+pub(crate) struct Interner {
+    strings: std::collections::HashSet<Arc<str>>,
+}
+
+impl Interner {
+    pub(crate) fn get(&mut self, s: &str) -> Arc<str> {
+        if let Some(a) = self.strings.get(s) {
+            return a.clone();
+        }
+        let a: Arc<str> = Arc::from(s);
+        self.strings.insert(a.clone());
+        a
+    }
+}
+
+/// Parses one line of a log. `Err` says what is wrong, without the place.
+pub(crate) fn parse_line(line: &str, interner: &mut Interner) -> Result<Line, String> {
+    let raw: RawLine<'_> =
+        serde_json::from_str(line).map_err(|e| format!("not a JSON record: {e}"))?;
+    let kind = raw
+        .kind
+        .as_deref()
+        .unwrap_or(if raw.tool.is_some() { "call" } else { "" });
+    match kind {
+        "call" => {
+            let k = "call";
+            let duration_ms = need(raw.duration_ms, "duration_ms", k)?;
+            if !(duration_ms.is_finite() && duration_ms >= 0.0) {
+                return Err(format!("`duration_ms` is not a duration: {duration_ms}"));
+            }
+            let inputs = need(raw.inputs, "inputs", k)?;
+            if !inputs.get().starts_with('{') {
+                return Err("`inputs` is not a JSON object".to_string());
+            }
+            Ok(Line::Call(Call {
+                session: interner.get(&need(raw.session, "session", k)?),
+                seq: need(raw.seq, "seq", k)?,
+                parent: raw.parent,
+                tool: Cow::Owned(need(raw.tool, "tool", k)?.into_owned()),
+                inputs: inputs.get().into(),
+                output: raw.output.map_or("null", RawValue::get).into(),
+                status: need(raw.status, "status", k)?,
+                error: raw.error,
+                started_at: parse_time(raw.started_at, "started_at", k)?,
+                duration: Duration::from_secs_f64(duration_ms / 1000.0),
+                cost: parse_cost(raw.cost_usd)?,
+                thread: interner.get(raw.thread.as_deref().unwrap_or("")),
+            }))
+        }
+        "session" => {
+            let k = "session";
+            Ok(Line::Session(Session {
+                id: interner.get(&need(raw.session, "session", k)?),
+                name: raw.name,
+                started_at: Some(parse_time(raw.started_at, "started_at", k)?),
+                pid: raw.pid,
+                backstep_version: raw.backstep_version,
+                format: raw.format,
+                end: None,
+            }))
+        }
+        "end" => {
+            let k = "end";
+            let id = interner.get(&need(raw.session, "session", k)?);
+            Ok(Line::End(
+                id,
+                SessionEnd {
+                    ended_at: parse_time(raw.ended_at, "ended_at", k)?,
+                    calls: raw.calls.unwrap_or(0),
+                    errors: raw.errors.unwrap_or(0),
+                    panicked: raw.panicked.unwrap_or(0),
+                    cancelled: raw.cancelled.unwrap_or(0),
+                    cost: parse_cost(raw.cost_usd)?,
+                },
+            ))
+        }
+        "" => Err("not a backstep record (no `type` field)".to_string()),
+        other => Err(format!("unknown record type `{other}`")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> Call {
+        Call {
+            session: "s-1".into(),
+            seq: 3,
+            parent: Some(1),
+            tool: Cow::Borrowed("read_file"),
+            inputs: r#"{"path":"a \"b\".txt"}"#.into(),
+            output: "null".into(),
+            status: Status::Error,
+            error: Some("no such file\n(os error 2)".into()),
+            started_at: SystemTime::UNIX_EPOCH + Duration::from_micros(1_796_324_531_000_001),
+            duration: Duration::from_nanos(1_500_250),
+            cost: Cost::from_usd(0.003),
+            thread: "main".into(),
+        }
+    }
+
+    #[test]
+    fn call_line_is_exact_and_round_trips() {
+        let mut out = String::new();
+        write_call(&mut out, &sample());
+        assert_eq!(
+            out,
+            concat!(
+                r#"{"type":"call","session":"s-1","seq":3,"parent":1,"tool":"read_file","#,
+                r#""inputs":{"path":"a \"b\".txt"},"output":null,"status":"error","#,
+                r#""error":"no such file\n(os error 2)","started_at":"2026-12-03T19:02:11.000001Z","#,
+                r#""duration_ms":1.50025,"cost_usd":0.003,"thread":"main"}"#,
+                "\n"
+            )
+        );
+        let Line::Call(back) = parse_line(out.trim_end(), &mut Interner::default()).unwrap() else {
+            panic!("not a call")
+        };
+        assert_eq!(back, sample());
+    }
+
+    #[test]
+    fn escapes_control_characters() {
+        let mut out = String::new();
+        write_str(&mut out, "a\u{1}b\\");
+        assert_eq!(out, r#""a\u0001b\\""#);
+        let back: String = serde_json::from_str(&out).unwrap();
+        assert_eq!(back, "a\u{1}b\\");
+    }
+
+    #[test]
+    fn rejects_what_is_not_a_record() {
+        let mut i = Interner::default();
+        assert_eq!(
+            parse_line(r#"{"a":1}"#, &mut i).unwrap_err(),
+            "not a backstep record (no `type` field)"
+        );
+        assert!(parse_line(r#"{"type":"call","seq":1}"#, &mut i)
+            .unwrap_err()
+            .contains("no `duration_ms` field"));
+        assert!(parse_line("{\"type\":", &mut i)
+            .unwrap_err()
+            .starts_with("not a JSON record"));
+    }
+}

@@ -1,0 +1,38 @@
+//! The runtime of [backstep](https://docs.rs/backstep): call records, the
+//! session log format, the global recorder and queries.
+//!
+//! Depend on `backstep`, not on this crate: it re-exports everything public
+//! here together with the `#[tool]` attribute.
+#![deny(missing_docs)]
+#![warn(clippy::pedantic)]
+#![allow(clippy::module_name_repetitions)]
+
+mod call;
+mod cost;
+mod error;
+mod format;
+mod log;
+mod recorder;
+mod runtime;
+mod session;
+mod sink;
+mod time;
+
+pub use call::{Call, Status};
+pub use cost::Cost;
+pub use error::{LogError, ValueError};
+pub use format::FORMAT_VERSION;
+pub use log::{Log, ToolStats};
+pub use recorder::{dump, init, is_enabled, log, set_enabled, Builder, SessionGuard};
+pub use runtime::add_cost;
+pub use session::{Session, SessionEnd};
+
+/// What `#[tool]` expands to. Not public API: it may change in any release.
+#[doc(hidden)]
+pub mod __private {
+    #[doc(hidden)]
+    pub mod dispatch;
+
+    pub use crate::runtime::{call_once, unreachable, Active, Inputs, Site, Traced};
+    pub use serde::Serialize;
+}

@@ -1,0 +1,426 @@
+//! `Log`: the one way to query calls, live or read back from a file.
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader, Read};
+use std::path::Path;
+use std::time::Duration;
+
+use crate::call::{Call, Status};
+use crate::cost::Cost;
+use crate::error::LogError;
+use crate::format::{self, Interner, Line};
+use crate::session::Session;
+
+/// A set of recorded calls with the sessions they belong to: the live
+/// recording ([`log()`](crate::log)) or a session log file ([`Log::open`]).
+///
+/// Calls are ordered by session, then by `seq` (the order in which they
+/// started), so [`Log::replay`]`(0)` is the first call made.
+///
+/// ```
+/// # use backstep_core as backstep;
+/// let log = backstep::Log::from_jsonl(concat!(
+///   r#"{"type":"call","session":"s","seq":1,"parent":0,"tool":"fetch","inputs":{},"output":null,"status":"error","error":"timeout","started_at":"2026-01-01T00:00:00Z","duration_ms":5,"cost_usd":0.01,"thread":"main"}"#, "\n",
+///   r#"{"type":"call","session":"s","seq":0,"parent":null,"tool":"plan","inputs":{},"output":1,"status":"ok","error":null,"started_at":"2026-01-01T00:00:00Z","duration_ms":9,"cost_usd":0.002,"thread":"main"}"#,
+/// )).unwrap();
+/// assert_eq!(log.replay(0).unwrap().tool(), "plan");
+/// assert_eq!(log.total_cost(), backstep::Cost::from_usd(0.012));
+/// assert_eq!(log.with_status(backstep::Status::Error).count(), 1);
+/// assert_eq!(log.children(0).map(|c| c.tool()).collect::<Vec<_>>(), ["fetch"]);
+/// ```
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Log {
+    sessions: Vec<Session>,
+    calls: Vec<Call>,
+    warnings: Vec<String>,
+}
+
+/// Per-tool figures from [`Log::stats_by_tool`].
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ToolStats {
+    /// Number of calls.
+    pub calls: u64,
+    /// Calls that ended with `error`.
+    pub errors: u64,
+    /// Calls that panicked.
+    pub panicked: u64,
+    /// Calls that were cancelled.
+    pub cancelled: u64,
+    /// Sum of the calls' costs (exact).
+    pub cost: Cost,
+    /// Sum of the calls' durations.
+    pub duration: Duration,
+}
+
+impl Log {
+    /// Reads a session log file (JSON Lines, any number of sessions).
+    ///
+    /// A last line that is cut off (the program died while writing it) is
+    /// dropped with a warning on stderr and in [`Log::warnings`]; the rest is kept.
+    ///
+    /// # Errors
+    /// [`LogError::Io`] if the file cannot be read, [`LogError::Corrupt`] naming
+    /// the line if any other line is not a backstep record.
+    ///
+    /// ```no_run
+    /// # use backstep_core as backstep;
+    /// let log = backstep::Log::open("run.jsonl")?;
+    /// println!("{} calls, {}", log.len(), log.total_cost());
+    /// # Ok::<(), backstep::LogError>(())
+    /// ```
+    pub fn open(path: impl AsRef<Path>) -> Result<Log, LogError> {
+        let path = path.as_ref();
+        let io = |source| LogError::Io {
+            path: path.to_path_buf(),
+            source,
+        };
+        let file = std::fs::File::open(path).map_err(io)?;
+        if file.metadata().map_err(io)?.is_dir() {
+            return Err(io(std::io::Error::new(
+                std::io::ErrorKind::Other,
+                "it is a directory",
+            )));
+        }
+        let log = Log::from_reader(file, path)?;
+        for w in &log.warnings {
+            eprintln!("backstep: warning: {w}");
+        }
+        Ok(log)
+    }
+
+    /// Reads a log from any reader; `name` is used in error messages.
+    ///
+    /// # Errors
+    /// As [`Log::open`].
+    ///
+    /// ```
+    /// # use backstep_core as backstep;
+    /// let log = backstep::Log::from_reader(&b""[..], "empty.jsonl").unwrap();
+    /// assert!(log.is_empty());
+    /// ```
+    pub fn from_reader(reader: impl Read, name: impl AsRef<Path>) -> Result<Log, LogError> {
+        let name = name.as_ref();
+        let mut reader = BufReader::with_capacity(1 << 16, reader);
+        let mut log = Log::default();
+        let mut interner = Interner::default();
+        let mut buf = String::new();
+        let mut lineno = 0;
+        // A bad line is only an error once we know it is not the last one.
+        let mut pending: Option<(usize, String, bool)> = None;
+        loop {
+            buf.clear();
+            let n = reader.read_line(&mut buf).map_err(|source| LogError::Io {
+                path: name.to_path_buf(),
+                source,
+            })?;
+            if n == 0 {
+                break;
+            }
+            lineno += 1;
+            if let Some((line, message, _)) = pending.take() {
+                return Err(LogError::Corrupt {
+                    path: name.to_path_buf(),
+                    line,
+                    message,
+                });
+            }
+            let complete = buf.ends_with('\n');
+            let text = buf.trim_end_matches(['\n', '\r']);
+            if text.trim().is_empty() {
+                continue;
+            }
+            match format::parse_line(text, &mut interner) {
+                Ok(line) => log.push_line(line),
+                Err(message) => pending = Some((lineno, message, complete)),
+            }
+        }
+        if let Some((line, message, complete)) = pending {
+            if complete {
+                return Err(LogError::Corrupt {
+                    path: name.to_path_buf(),
+                    line,
+                    message,
+                });
+            }
+            log.warnings.push(format!(
+                "{}:{line}: last line is cut off (the program stopped while writing it); ignored it and kept the {} calls before it",
+                name.display(),
+                log.calls.len()
+            ));
+        }
+        log.sort();
+        Ok(log)
+    }
+
+    /// Parses log text held in memory (errors name the place `<memory>`).
+    ///
+    /// # Errors
+    /// As [`Log::open`].
+    ///
+    /// ```
+    /// # use backstep_core as backstep;
+    /// assert!(backstep::Log::from_jsonl("").unwrap().is_empty());
+    /// ```
+    pub fn from_jsonl(text: &str) -> Result<Log, LogError> {
+        Log::from_reader(text.as_bytes(), "<memory>")
+    }
+
+    pub(crate) fn from_parts(sessions: Vec<Session>, calls: Vec<Call>) -> Log {
+        let mut log = Log {
+            sessions,
+            calls,
+            warnings: Vec::new(),
+        };
+        log.sort();
+        log
+    }
+
+    fn push_line(&mut self, line: Line) {
+        match line {
+            Line::Call(call) => {
+                if !self.sessions.iter().any(|s| s.id == call.session) {
+                    self.sessions.push(Session {
+                        id: call.session.clone(),
+                        name: None,
+                        started_at: None,
+                        pid: None,
+                        backstep_version: None,
+                        format: None,
+                        end: None,
+                    });
+                }
+                self.calls.push(call);
+            }
+            Line::Session(s) => match self.sessions.iter_mut().find(|x| x.id == s.id) {
+                Some(existing) => {
+                    let end = existing.end.take();
+                    *existing = Session { end, ..s };
+                }
+                None => self.sessions.push(s),
+            },
+            Line::End(id, end) => match self.sessions.iter_mut().find(|x| x.id == id) {
+                Some(s) => s.end = Some(end),
+                None => self.sessions.push(Session {
+                    id,
+                    name: None,
+                    started_at: None,
+                    pid: None,
+                    backstep_version: None,
+                    format: None,
+                    end: Some(end),
+                }),
+            },
+        }
+    }
+
+    fn sort(&mut self) {
+        let order: std::collections::HashMap<&str, usize> = self
+            .sessions
+            .iter()
+            .enumerate()
+            .map(|(i, s)| (&*s.id, i))
+            .collect();
+        let mut keyed: Vec<(usize, Call)> = std::mem::take(&mut self.calls)
+            .into_iter()
+            .map(|c| (order.get(&*c.session).copied().unwrap_or(usize::MAX), c))
+            .collect();
+        keyed.sort_by_key(|(s, c)| (*s, c.seq));
+        self.calls = keyed.into_iter().map(|(_, c)| c).collect();
+    }
+
+    /// Every call, in start order.
+    #[must_use]
+    pub fn calls(&self) -> &[Call] {
+        &self.calls
+    }
+
+    /// Iterates over the calls in start order.
+    pub fn iter(&self) -> std::slice::Iter<'_, Call> {
+        self.calls.iter()
+    }
+
+    /// The sessions the calls belong to, in the order they appear.
+    #[must_use]
+    pub fn sessions(&self) -> &[Session] {
+        &self.sessions
+    }
+
+    /// Problems that did not stop reading (a cut-off last line).
+    #[must_use]
+    pub fn warnings(&self) -> &[String] {
+        &self.warnings
+    }
+
+    /// Number of calls.
+    #[must_use]
+    pub fn len(&self) -> usize {
+        self.calls.len()
+    }
+
+    /// Whether there are no calls.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.calls.is_empty()
+    }
+
+    /// Call number `i` in start order (0 is the first call made), with its
+    /// inputs and output: the call to look at, or to make again.
+    #[must_use]
+    pub fn replay(&self, i: usize) -> Option<&Call> {
+        self.calls.get(i)
+    }
+
+    /// The call with sequence number `seq` (in the first session that has one).
+    #[must_use]
+    pub fn get(&self, seq: u64) -> Option<&Call> {
+        self.calls.iter().find(|c| c.seq == seq)
+    }
+
+    /// The calls of one tool.
+    pub fn by_tool<'a>(&'a self, tool: &'a str) -> impl Iterator<Item = &'a Call> + 'a {
+        self.calls.iter().filter(move |c| c.tool() == tool)
+    }
+
+    /// The calls that ended with `status`.
+    pub fn with_status(&self, status: Status) -> impl Iterator<Item = &Call> + '_ {
+        self.calls.iter().filter(move |c| c.status == status)
+    }
+
+    /// The calls made directly from call `seq` (same session).
+    pub fn children(&self, seq: u64) -> impl Iterator<Item = &Call> + '_ {
+        let session = self.get(seq).map(|c| c.session.clone());
+        self.calls
+            .iter()
+            .filter(move |c| c.parent == Some(seq) && Some(&c.session) == session.as_ref())
+    }
+
+    /// How many calls `tool` got.
+    #[must_use]
+    pub fn count(&self, tool: &str) -> usize {
+        self.by_tool(tool).count()
+    }
+
+    /// The exact sum of every call's cost.
+    #[must_use]
+    pub fn total_cost(&self) -> Cost {
+        self.calls.iter().map(|c| c.cost).sum()
+    }
+
+    /// Exact cost per tool name.
+    #[must_use]
+    pub fn cost_by_tool(&self) -> BTreeMap<String, Cost> {
+        let mut out = BTreeMap::new();
+        for c in &self.calls {
+            *out.entry(c.tool().to_string()).or_insert(Cost::ZERO) += c.cost;
+        }
+        out
+    }
+
+    /// The sum of the durations of the top-level calls (those without a parent),
+    /// so nested calls are not counted twice.
+    #[must_use]
+    pub fn total_duration(&self) -> Duration {
+        self.calls
+            .iter()
+            .filter(|c| c.parent.is_none())
+            .map(|c| c.duration)
+            .sum()
+    }
+
+    /// Calls, errors, cost and time per tool name.
+    #[must_use]
+    pub fn stats_by_tool(&self) -> BTreeMap<String, ToolStats> {
+        let mut out: BTreeMap<String, ToolStats> = BTreeMap::new();
+        for c in &self.calls {
+            let s = out.entry(c.tool().to_string()).or_default();
+            s.calls += 1;
+            match c.status {
+                Status::Ok => {}
+                Status::Error => s.errors += 1,
+                Status::Panicked => s.panicked += 1,
+                Status::Cancelled => s.cancelled += 1,
+            }
+            s.cost += c.cost;
+            s.duration += c.duration;
+        }
+        out
+    }
+
+    /// Writes the log as JSON Lines in format v1 (headers, calls, end lines).
+    ///
+    /// # Errors
+    /// What the writer returns.
+    ///
+    /// ```
+    /// # use backstep_core as backstep;
+    /// let text = r#"{"type":"call","session":"s","seq":0,"parent":null,"tool":"t","inputs":{},"output":null,"status":"ok","error":null,"started_at":"2026-01-01T00:00:00.000000Z","duration_ms":0,"cost_usd":0,"thread":"main"}"#;
+    /// let mut out = Vec::new();
+    /// backstep::Log::from_jsonl(text).unwrap().write_jsonl(&mut out).unwrap();
+    /// assert!(String::from_utf8(out).unwrap().contains(r#""tool":"t""#));
+    /// ```
+    pub fn write_jsonl(&self, mut w: impl std::io::Write) -> std::io::Result<()> {
+        let mut buf = String::new();
+        for s in &self.sessions {
+            buf.clear();
+            if s.started_at.is_some() {
+                format::write_session(&mut buf, s);
+            }
+            for c in self.calls.iter().filter(|c| c.session == s.id) {
+                format::write_call(&mut buf, c);
+            }
+            if let Some(end) = &s.end {
+                format::write_end(&mut buf, &s.id, end);
+            }
+            w.write_all(buf.as_bytes())?;
+        }
+        Ok(())
+    }
+}
+
+impl<'a> IntoIterator for &'a Log {
+    type Item = &'a Call;
+    type IntoIter = std::slice::Iter<'a, Call>;
+    fn into_iter(self) -> Self::IntoIter {
+        self.calls.iter()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const CALL: &str = r#"{"type":"call","session":"s","seq":0,"parent":null,"tool":"t","inputs":{},"output":null,"status":"ok","error":null,"started_at":"2026-01-01T00:00:00Z","duration_ms":1,"cost_usd":0.5,"thread":"main"}"#;
+
+    #[test]
+    fn cut_last_line_is_a_warning() {
+        let text = format!("{CALL}\n{}", &CALL[..40]);
+        let log = Log::from_jsonl(&text).unwrap();
+        assert_eq!(log.len(), 1);
+        assert_eq!(log.warnings().len(), 1);
+        assert!(
+            log.warnings()[0].starts_with("<memory>:2: last line is cut off"),
+            "{:?}",
+            log.warnings()
+        );
+    }
+
+    #[test]
+    fn corrupt_middle_line_names_the_line() {
+        let text = format!("{CALL}\n{{oops\n{CALL}\n");
+        let err = Log::from_jsonl(&text).unwrap_err();
+        assert!(
+            err.to_string()
+                .starts_with("<memory>:2: not a JSON record:"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn corrupt_last_line_with_newline_is_an_error() {
+        let err = Log::from_jsonl(&format!("{CALL}\n{{\"a\":1}}\n")).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "<memory>:2: not a backstep record (no `type` field)"
+        );
+    }
+}

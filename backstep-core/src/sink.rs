@@ -1,0 +1,57 @@
+//! Where finished lines go besides memory: an append-only file.
+
+use std::fs::{File, OpenOptions};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use crate::recorder::warn_once;
+
+/// A JSON Lines file opened for appending. Each record is handed to the kernel
+/// with one `write_all` of one complete line, so anything written survives the
+/// process being killed; nothing is buffered in user space.
+pub(crate) struct FileSink {
+    path: PathBuf,
+    file: File,
+    failed: bool,
+}
+
+impl FileSink {
+    /// Opens (creating parent directories) `path` for appending.
+    pub(crate) fn open(path: &Path) -> std::io::Result<FileSink> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir)?;
+        }
+        let file = OpenOptions::new().create(true).append(true).open(path)?;
+        Ok(FileSink {
+            path: path.to_path_buf(),
+            file,
+            failed: false,
+        })
+    }
+
+    pub(crate) fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Writes complete lines. A failure (full disk, revoked permission) warns once
+    /// and is otherwise swallowed: the call is still in memory.
+    pub(crate) fn write(&mut self, lines: &str) {
+        if let Err(e) = self.file.write_all(lines.as_bytes()) {
+            if !self.failed {
+                self.failed = true;
+                warn_once(
+                    &crate::recorder::WARNED_WRITE,
+                    &format!(
+                        "cannot write to the session log {}: {e}; calls are still recorded in memory (backstep::log(), backstep::dump())",
+                        self.path.display()
+                    ),
+                );
+            }
+        }
+    }
+
+    /// Asks the OS to put what was written on disk (at session end).
+    pub(crate) fn sync(&mut self) {
+        let _ = self.file.sync_data();
+    }
+}

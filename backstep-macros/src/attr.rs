@@ -1,0 +1,228 @@
+//! Parsing `#[tool(...)]` options. Each error points at the offending token
+//! and says what to write instead.
+
+use proc_macro2::Span;
+use syn::parse::{Parse, ParseStream};
+use syn::spanned::Spanned;
+use syn::{Expr, ExprLit, ExprUnary, Ident, Lit, LitFloat, LitStr, Token, UnOp};
+
+const OPTIONS: &str =
+    "`name = \"…\"`, `cost = …`, `skip(…)`, `skip_all`, `redact(…)` or `skip_output`";
+
+/// The options of one `#[tool(...)]`.
+#[derive(Default)]
+pub(crate) struct Args {
+    pub(crate) name: Option<LitStr>,
+    pub(crate) cost: Option<Expr>,
+    pub(crate) skip: Vec<Ident>,
+    pub(crate) skip_all: Option<Ident>,
+    pub(crate) redact: Vec<Ident>,
+    pub(crate) skip_output: Option<Ident>,
+}
+
+fn duplicate(key: &Ident) -> syn::Error {
+    syn::Error::new(key.span(), format!("`{key}` is given twice; keep one"))
+}
+
+fn ident_list(input: ParseStream, key: &Ident) -> syn::Result<Vec<Ident>> {
+    if !input.peek(syn::token::Paren) {
+        return Err(syn::Error::new(
+            key.span(),
+            format!("`{key}` takes a list of parameter names: `{key}(client, api_key)`"),
+        ));
+    }
+    let content;
+    syn::parenthesized!(content in input);
+    let mut names = Vec::new();
+    while !content.is_empty() {
+        let name: Ident = content.call(syn::ext::IdentExt::parse_any).map_err(|e| {
+            syn::Error::new(
+                e.span(),
+                format!("`{key}(…)` takes parameter names, like `{key}(client)`"),
+            )
+        })?;
+        names.push(name);
+        if content.is_empty() {
+            break;
+        }
+        content.parse::<Token![,]>().map_err(|e| {
+            syn::Error::new(
+                e.span(),
+                format!("separate the names in `{key}(…)` with commas"),
+            )
+        })?;
+    }
+    if names.is_empty() {
+        return Err(syn::Error::new(
+            key.span(),
+            format!("`{key}()` names no parameter; name at least one, like `{key}(client)`, or remove it"),
+        ));
+    }
+    Ok(names)
+}
+
+/// A `cost` must be a number (or a constant expression, checked by rustc as `f64`).
+fn cost_expr(expr: Expr) -> syn::Result<Expr> {
+    let bad = |span: Span| {
+        syn::Error::new(
+            span,
+            "`cost` is the price of one call in US dollars: write a number like `cost = 0.003`, or a constant `f64` expression",
+        )
+    };
+    match &expr {
+        Expr::Lit(ExprLit {
+            lit: Lit::Int(i),
+            attrs,
+        }) => {
+            // Integers are fine as prices; make them `f64` literals so the
+            // `f64` the runtime expects accepts them.
+            if !i.suffix().is_empty() {
+                return Err(bad(i.span()));
+            }
+            let f = LitFloat::new(&format!("{}.0", i.base10_digits()), i.span());
+            Ok(Expr::Lit(ExprLit {
+                attrs: attrs.clone(),
+                lit: Lit::Float(f),
+            }))
+        }
+        Expr::Lit(ExprLit {
+            lit: Lit::Float(f), ..
+        }) => {
+            if !f.suffix().is_empty() && f.suffix() != "f64" {
+                return Err(bad(f.span()));
+            }
+            Ok(expr)
+        }
+        Expr::Lit(ExprLit { lit, .. }) => Err(bad(lit.span())),
+        Expr::Unary(ExprUnary {
+            op: UnOp::Neg(minus),
+            expr: inner,
+            ..
+        }) if matches!(&**inner, Expr::Lit(_)) => {
+            Err(syn::Error::new(minus.span(), "`cost` cannot be negative"))
+        }
+        Expr::Array(_)
+        | Expr::Tuple(_)
+        | Expr::Closure(_)
+        | Expr::Assign(_)
+        | Expr::Range(_)
+        | Expr::Reference(_)
+        | Expr::Struct(_) => Err(bad(expr.span())),
+        _ => Ok(expr),
+    }
+}
+
+impl Parse for Args {
+    fn parse(input: ParseStream) -> syn::Result<Args> {
+        let mut args = Args::default();
+        while !input.is_empty() {
+            let key: Ident = input
+                .call(syn::ext::IdentExt::parse_any)
+                .map_err(|e| syn::Error::new(e.span(), format!("expected an option: {OPTIONS}")))?;
+            match key.to_string().as_str() {
+                "name" => {
+                    if args.name.is_some() {
+                        return Err(duplicate(&key));
+                    }
+                    if !input.peek(Token![=]) {
+                        return Err(syn::Error::new(
+                            key.span(),
+                            "write the tool's name as `name = \"search\"`",
+                        ));
+                    }
+                    input.parse::<Token![=]>()?;
+                    let lit: LitStr = input.parse().map_err(|e| {
+                        syn::Error::new(
+                            e.span(),
+                            "`name` takes a string literal: `name = \"search\"`",
+                        )
+                    })?;
+                    if lit.value().trim().is_empty() {
+                        return Err(syn::Error::new(
+                            lit.span(),
+                            "the tool's `name` cannot be empty",
+                        ));
+                    }
+                    args.name = Some(lit);
+                }
+                "cost" => {
+                    if args.cost.is_some() {
+                        return Err(duplicate(&key));
+                    }
+                    if !input.peek(Token![=]) {
+                        return Err(syn::Error::new(
+                            key.span(),
+                            "write the price of one call in US dollars as `cost = 0.003`",
+                        ));
+                    }
+                    input.parse::<Token![=]>()?;
+                    args.cost = Some(cost_expr(input.parse()?)?);
+                }
+                "skip" => {
+                    if !args.skip.is_empty() {
+                        return Err(duplicate(&key));
+                    }
+                    args.skip = ident_list(input, &key)?;
+                }
+                "redact" => {
+                    if !args.redact.is_empty() {
+                        return Err(duplicate(&key));
+                    }
+                    args.redact = ident_list(input, &key)?;
+                }
+                "skip_all" | "skip_output" => {
+                    let slot = if key == "skip_all" {
+                        &mut args.skip_all
+                    } else {
+                        &mut args.skip_output
+                    };
+                    if slot.is_some() {
+                        return Err(duplicate(&key));
+                    }
+                    if input.peek(Token![=]) || input.peek(syn::token::Paren) {
+                        return Err(syn::Error::new(
+                            key.span(),
+                            format!("`{key}` takes no value: write just `{key}`"),
+                        ));
+                    }
+                    *slot = Some(key);
+                }
+                other => {
+                    let hint = match other {
+                        "rename" | "tool" | "label" => {
+                            " (to rename the tool, write `name = \"…\"`)"
+                        }
+                        "price" | "cost_usd" | "usd" => " (the price is `cost = 0.003`)",
+                        "ignore" | "skip_args" | "skip_inputs" => {
+                            " (to leave parameters out, write `skip(…)` or `skip_all`)"
+                        }
+                        "mask" | "secret" | "hide" => " (to hide a value, write `redact(…)`)",
+                        "skip_ret" | "skip_return" | "ret" | "no_output" => {
+                            " (to leave the return value out, write `skip_output`)"
+                        }
+                        _ => "",
+                    };
+                    return Err(syn::Error::new(
+                        key.span(),
+                        format!("unknown `#[tool]` option `{other}`{hint}; expected {OPTIONS}"),
+                    ));
+                }
+            }
+            if input.is_empty() {
+                break;
+            }
+            input
+                .parse::<Token![,]>()
+                .map_err(|e| syn::Error::new(e.span(), "separate `#[tool]` options with commas"))?;
+        }
+        if let (Some(all), Some(first)) = (&args.skip_all, args.skip.first()) {
+            let mut e = syn::Error::new(first.span(), "`skip(…)` is redundant with `skip_all`");
+            e.combine(syn::Error::new(
+                all.span(),
+                "`skip_all` already leaves out every parameter",
+            ));
+            return Err(e);
+        }
+        Ok(args)
+    }
+}

@@ -1,0 +1,434 @@
+//! Code generation: the function is kept as written; its body is wrapped in
+//! a few calls into `backstep::__private`.
+
+use proc_macro2::{Span, TokenStream};
+use quote::{format_ident, quote, quote_spanned, ToTokens};
+use syn::spanned::Spanned;
+use syn::visit::Visit;
+use syn::{
+    Attribute, Block, FnArg, GenericArgument, Ident, ItemFn, Pat, PathArguments, ReturnType,
+    Signature, Type, TypeParamBound,
+};
+
+use crate::attr::Args;
+use crate::rewrite;
+
+/// One parameter binding to record.
+struct Param {
+    ident: Ident,
+    /// The parameter's `#[cfg]`s, repeated on the code that mentions it.
+    cfgs: Vec<Attribute>,
+}
+
+/// What the function returns, as far as recording is concerned.
+enum Shape {
+    /// A value, recorded when the body returns.
+    Value,
+    /// `-> !`: nothing to record but a panic.
+    Never,
+    /// `async fn`: recorded when the future completes.
+    Async,
+    /// `-> impl Future<…>`: the body builds a future; recorded when it completes.
+    ImplFuture,
+    /// `-> Pin<Box<dyn Future<…>>>` (`#[async_trait]`, `BoxFuture`).
+    BoxedFuture,
+}
+
+fn has_future_bound(bounds: &syn::punctuated::Punctuated<TypeParamBound, syn::Token![+]>) -> bool {
+    bounds.iter().any(|b| match b {
+        TypeParamBound::Trait(t) => t.path.segments.last().is_some_and(|s| s.ident == "Future"),
+        _ => false,
+    })
+}
+
+fn single_type_arg(seg: &syn::PathSegment) -> Option<&Type> {
+    match &seg.arguments {
+        PathArguments::AngleBracketed(a) => a.args.iter().find_map(|g| match g {
+            GenericArgument::Type(t) => Some(t),
+            _ => None,
+        }),
+        _ => None,
+    }
+}
+
+fn is_boxed_future(ty: &Type) -> bool {
+    let Type::Path(p) = ty else { return false };
+    let Some(last) = p.path.segments.last() else {
+        return false;
+    };
+    if last.ident == "BoxFuture" || last.ident == "LocalBoxFuture" {
+        return true;
+    }
+    if last.ident != "Pin" {
+        return false;
+    }
+    let Some(Type::Path(inner)) = single_type_arg(last) else {
+        return false;
+    };
+    let Some(boxed) = inner.path.segments.last() else {
+        return false;
+    };
+    boxed.ident == "Box"
+        && matches!(single_type_arg(boxed), Some(Type::TraitObject(o)) if has_future_bound(&o.bounds))
+}
+
+/// Whether the type mentions `impl Trait` anywhere (it cannot be named in a `let`).
+fn contains_impl(ty: &Type) -> bool {
+    struct Finder(bool);
+    impl<'ast> Visit<'ast> for Finder {
+        fn visit_type_impl_trait(&mut self, _: &'ast syn::TypeImplTrait) {
+            self.0 = true;
+        }
+    }
+    let mut f = Finder(false);
+    f.visit_type(ty);
+    f.0
+}
+
+fn shape(sig: &Signature) -> Shape {
+    if sig.asyncness.is_some() {
+        return Shape::Async;
+    }
+    match &sig.output {
+        ReturnType::Default => Shape::Value,
+        ReturnType::Type(_, ty) => match &**ty {
+            Type::Never(_) => Shape::Never,
+            Type::ImplTrait(i) if has_future_bound(&i.bounds) => Shape::ImplFuture,
+            t if is_boxed_future(t) => Shape::BoxedFuture,
+            _ => Shape::Value,
+        },
+    }
+}
+
+/// The identifiers a parameter pattern binds, in order.
+fn bindings(pat: &Pat, out: &mut Vec<Ident>) {
+    struct Collect<'a>(&'a mut Vec<Ident>);
+    impl<'ast> Visit<'ast> for Collect<'_> {
+        fn visit_pat_ident(&mut self, p: &'ast syn::PatIdent) {
+            self.0.push(p.ident.clone());
+            syn::visit::visit_pat_ident(self, p);
+        }
+    }
+    Collect(out).visit_pat(pat);
+}
+
+fn params(sig: &Signature) -> Vec<Param> {
+    let mut out = Vec::new();
+    for arg in &sig.inputs {
+        let FnArg::Typed(pt) = arg else { continue }; // `self` is never recorded
+        let cfgs: Vec<Attribute> = pt
+            .attrs
+            .iter()
+            .filter(|a| a.path().is_ident("cfg"))
+            .cloned()
+            .collect();
+        let mut idents = Vec::new();
+        bindings(&pt.pat, &mut idents);
+        out.extend(idents.into_iter().map(|ident| Param {
+            ident,
+            cfgs: cfgs.clone(),
+        }));
+    }
+    out
+}
+
+/// The name a parameter has in the log (`r#type` is `type`).
+fn key(ident: &Ident) -> String {
+    let s = ident.to_string();
+    s.strip_prefix("r#").map_or(s.clone(), str::to_string)
+}
+
+/// Checks that `skip(…)`/`redact(…)` name parameters.
+fn check_names(args: &Args, params: &[Param], sig: &Signature) -> syn::Result<()> {
+    let names: Vec<String> = params.iter().map(|p| key(&p.ident)).collect();
+    let listed = if names.is_empty() {
+        format!("`{}` has no parameters to record", sig.ident)
+    } else {
+        format!(
+            "the parameters of `{}` are {}",
+            sig.ident,
+            names
+                .iter()
+                .map(|n| format!("`{n}`"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        )
+    };
+    let mut errors: Option<syn::Error> = None;
+    let mut push = |e: syn::Error| match &mut errors {
+        Some(all) => all.combine(e),
+        None => errors = Some(e),
+    };
+    for (option, list) in [("skip", &args.skip), ("redact", &args.redact)] {
+        for (i, id) in list.iter().enumerate() {
+            let name = key(id);
+            if name == "self" {
+                push(syn::Error::new(
+                    id.span(),
+                    "`self` is never recorded; remove it from the list",
+                ));
+            } else if !names.contains(&name) {
+                push(syn::Error::new(
+                    id.span(),
+                    format!("`{option}({name})` names no parameter: {listed}"),
+                ));
+            } else if list[..i].iter().any(|x| key(x) == name) {
+                push(syn::Error::new(
+                    id.span(),
+                    format!("`{name}` is listed twice in `{option}(…)`"),
+                ));
+            }
+        }
+    }
+    for id in &args.redact {
+        if args.skip.iter().any(|s| key(s) == key(id)) {
+            push(syn::Error::new(
+                id.span(),
+                format!("`{}` is both skipped and redacted; choose one", key(id)),
+            ));
+        }
+    }
+    errors.map_or(Ok(()), Err)
+}
+
+/// Statements that write the recorded inputs (each parameter checked for
+/// `Serialize` with a message naming it).
+fn input_statements(args: &Args, params: &[Param], inputs: &Ident) -> TokenStream {
+    if args.skip_all.is_some() {
+        return TokenStream::new();
+    }
+    let mut stmts = TokenStream::new();
+    for p in params {
+        let name = key(&p.ident);
+        if args.skip.iter().any(|s| key(s) == name) {
+            continue;
+        }
+        let ident = &p.ident;
+        let cfgs = &p.cfgs;
+        if args.redact.iter().any(|s| key(s) == name) {
+            stmts.extend(quote! { #(#cfgs)* #inputs.redacted(#name); });
+            continue;
+        }
+        let message = format!(
+            "`#[tool]` cannot record argument `{name}`: `{{Self}}` does not implement `serde::Serialize`"
+        );
+        let note = format!(
+            "leave it out of the log with `#[tool(skip({name}))]`, hide its value with `#[tool(redact({name}))]`, or derive `serde::Serialize` for its type"
+        );
+        let call = quote_spanned! {ident.span()=>
+            __BackstepArg::__backstep_arg(&#ident, &mut #inputs, #name)
+        };
+        stmts.extend(quote! {
+            #(#cfgs)*
+            {
+                #[diagnostic::on_unimplemented(message = #message, label = "not serializable", note = #note)]
+                trait __BackstepArg {
+                    fn __backstep_arg(&self, inputs: &mut ::backstep::__private::Inputs<'_>, name: &str);
+                }
+                impl<T: ?::core::marker::Sized + ::backstep::__private::Serialize> __BackstepArg for T {
+                    fn __backstep_arg(&self, inputs: &mut ::backstep::__private::Inputs<'_>, name: &str) {
+                        inputs.arg(name, self);
+                    }
+                }
+                #[allow(clippy::used_underscore_binding, clippy::needless_borrow)]
+                #call;
+            }
+        });
+    }
+    stmts
+}
+
+/// `(&&&&&&&W(value)).__backstep(&mut call)` in a block that imports the levels.
+pub(crate) fn dispatch(wrapper: &str, value: &TokenStream, call: &Ident) -> TokenStream {
+    let wrapper = format_ident!("{}", wrapper);
+    quote! {
+        {
+            #[allow(unused_imports)]
+            use ::backstep::__private::dispatch::*;
+            (&&&&&&&::backstep::__private::dispatch::#wrapper(#value)).__backstep(&mut #call);
+        }
+    }
+}
+
+pub(crate) fn expand(args: Args, item: ItemFn) -> syn::Result<TokenStream> {
+    let ItemFn {
+        attrs,
+        vis,
+        modifiers,
+        sig,
+        block,
+    } = item;
+    if let Some(c) = &sig.constness {
+        return Err(syn::Error::new(
+            c.span(),
+            "`#[tool]` cannot record a `const fn`: it can run at compile time, where nothing can be recorded; remove `const` or `#[tool]`",
+        ));
+    }
+    if let Some(v) = &sig.variadic {
+        return Err(syn::Error::new(
+            v.span(),
+            "`#[tool]` cannot record a variadic function",
+        ));
+    }
+    let params = params(&sig);
+    check_names(&args, &params, &sig)?;
+
+    let site_span = Span::mixed_site();
+    let call = Ident::new("__backstep_call", site_span);
+    let inputs = Ident::new("__backstep_inputs", site_span);
+    let output = Ident::new("__backstep_output", site_span);
+    let site = Ident::new("__BACKSTEP_SITE", site_span);
+
+    let name = args
+        .name
+        .as_ref()
+        .map_or_else(|| key(&sig.ident), syn::LitStr::value);
+    let cost = args
+        .cost
+        .as_ref()
+        .map_or_else(|| quote!(0.0), ToTokens::to_token_stream);
+    let input_stmts = input_statements(&args, &params, &inputs);
+    let record_inputs = if input_stmts.is_empty() {
+        TokenStream::new()
+    } else {
+        quote! {
+            if let ::core::option::Option::Some(mut #inputs) = #call.inputs() {
+                #input_stmts
+            }
+        }
+    };
+    let site_def = quote! {
+        static #site: ::backstep::__private::Site = ::backstep::__private::Site::new(#name, #cost);
+    };
+
+    let ret_ty: Option<&Type> = match &sig.output {
+        ReturnType::Type(_, t) => Some(t),
+        ReturnType::Default => None,
+    };
+    let opaque = ret_ty.is_some_and(contains_impl);
+    let skip_output = args.skip_output.is_some();
+    let wrapper = if skip_output {
+        "Skipped"
+    } else if opaque {
+        "Opaque"
+    } else {
+        "Output"
+    };
+    // The declared type, when it can be written in expression position.
+    let typed = |t: Option<&Type>| -> TokenStream {
+        match t {
+            Some(t) if !contains_impl(t) => quote!(#t),
+            None => quote!(()),
+            Some(_) => quote!(_),
+        }
+    };
+    let track_caller = attrs.iter().any(|a| a.path().is_ident("track_caller"));
+
+    let body: TokenStream = match shape(&sig) {
+        Shape::Never => quote! {
+            #site_def
+            #[allow(unused_mut)]
+                let mut #call = ::backstep::__private::Active::enter(&#site);
+            #record_inputs
+            #block
+        },
+        Shape::Value if track_caller => {
+            // A closure would make `Location::caller()` report the closure
+            // (rust-lang/rust#87417), so the body stays inline and its `return`s
+            // and `?`s are rewritten to record on the way out.
+            let ty = ret_ty.map_or_else(|| quote!(()), |t| quote!(#t));
+            let annot = if opaque { quote!() } else { quote!(: #ty) };
+            let mut block: Block = (*block).clone();
+            rewrite::exits(&mut block, &call, wrapper, (!opaque).then_some(&ty));
+            let finish = dispatch(wrapper, &quote!(&#output), &call);
+            quote! {
+                #site_def
+                #[allow(unused_mut)]
+                let mut #call = ::backstep::__private::Active::enter(&#site);
+                #record_inputs
+                let #output #annot = #block;
+                #finish
+                #output
+            }
+        }
+        Shape::Value => {
+            let ty = typed(ret_ty);
+            let finish = dispatch(wrapper, &quote!(&#output), &call);
+            quote! {
+                #site_def
+                #[allow(unused_mut)]
+                let mut #call = ::backstep::__private::Active::enter(&#site);
+                #record_inputs
+                let #output = ::backstep::__private::call_once::<#ty, _>(move || #block);
+                #finish
+                #output
+            }
+        }
+        Shape::Async => {
+            let out_ty = typed(ret_ty);
+            let hint = if out_ty.to_string() == "_" {
+                TokenStream::new()
+            } else {
+                quote! {
+                    // Tells the async block its output type so coercions in the
+                    // body work as in the original `async fn`.
+                    #[allow(unreachable_code, clippy::diverging_sub_expression)]
+                    if false {
+                        return ::backstep::__private::unreachable::<#out_ty>();
+                    }
+                }
+            };
+            let out = Ident::new("__backstep_out", site_span);
+            let finish = dispatch("Output", &quote!(#out), &call);
+            let finish = if skip_output {
+                dispatch("Skipped", &quote!(#out), &call)
+            } else if opaque {
+                dispatch("Opaque", &quote!(#out), &call)
+            } else {
+                finish
+            };
+            quote! {
+                #site_def
+                #[allow(unused_mut)]
+                let mut #call = ::backstep::__private::Active::start_async(&#site);
+                #record_inputs
+                ::backstep::__private::Traced::new(
+                    #call,
+                    async move { #hint #block },
+                    |mut #call, #out| #finish,
+                ).await
+            }
+        }
+        Shape::ImplFuture | Shape::BoxedFuture => {
+            let boxed = matches!(shape(&sig), Shape::BoxedFuture);
+            let ty = typed(ret_ty);
+            let out = Ident::new("__backstep_out", site_span);
+            let out_wrapper = if skip_output { "Skipped" } else { "Output" };
+            let finish = dispatch(out_wrapper, &quote!(#out), &call);
+            let traced = quote! {
+                ::backstep::__private::Traced::new(#call, #output, |mut #call, #out| #finish)
+            };
+            let wrapped = if boxed {
+                quote!(::std::boxed::Box::pin(#traced))
+            } else {
+                traced
+            };
+            quote! {
+                #site_def
+                #[allow(unused_mut)]
+                let mut #call = ::backstep::__private::Active::enter(&#site);
+                #record_inputs
+                let #output = ::backstep::__private::call_once::<#ty, _>(move || #block);
+                #wrapped
+            }
+        }
+    };
+
+    let defaultness = modifiers.defaultness;
+    Ok(quote! {
+        #(#attrs)*
+        #vis #defaultness #sig {
+            #body
+        }
+    })
+}
