@@ -29,10 +29,4 @@ pub use session::{Session, SessionEnd};
 
 /// What `#[tool]` expands to. Not public API: it may change in any release.
 #[doc(hidden)]
-pub mod __private {
-    #[doc(hidden)]
-    pub mod dispatch;
-
-    pub use crate::runtime::{call_once, unreachable, Active, Inputs, Site, Traced};
-    pub use serde::Serialize;
-}
+pub mod __private;

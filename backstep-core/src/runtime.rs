@@ -124,8 +124,6 @@ struct Inflight {
     /// What `CURRENT` was when a sync call entered, restored when it leaves.
     previous: Cell<*const Inflight>,
     entered: Cell<bool>,
-    /// Error seen by a `?` in an inline (`#[track_caller]`) tool body.
-    pending: Option<(Status, String)>,
 }
 
 // SAFETY: `previous` is only read and written on the thread that entered the
@@ -170,7 +168,6 @@ impl Active {
                 kind,
                 previous: Cell::new(std::ptr::null()),
                 entered: Cell::new(false),
-                pending: None,
             })),
         }
     }
@@ -211,13 +208,6 @@ impl Active {
     /// The inputs writer, or `None` when not recording (skip serializing).
     pub fn inputs(&mut self) -> Option<Inputs<'_>> {
         self.inner.as_mut().map(|i| Inputs { buf: &mut i.inputs })
-    }
-
-    /// Notes the error a `?` is about to return (inline tool bodies only).
-    pub fn note_exit(&mut self, status: Status, text: String) {
-        if let Some(i) = &mut self.inner {
-            i.pending = Some((status, text));
-        }
     }
 
     /// Whether this call is being recorded.
@@ -283,9 +273,6 @@ impl Drop for Active {
         if std::thread::panicking() {
             let msg = panic_message();
             self.complete(Status::Panicked, None, Some(msg));
-        } else if let Some((status, text)) = inner.pending.take() {
-            let error = (status == Status::Error).then_some(text);
-            self.complete(status, None, error);
         } else if inner.kind == Kind::Async {
             self.complete(Status::Cancelled, None, None);
         } else {

@@ -16,6 +16,10 @@ use crate::rewrite;
 /// One parameter binding to record.
 struct Param {
     ident: Ident,
+    /// How many `&` the declared type starts with, when the pattern is a
+    /// plain name: the value is checked without them, so the error names the
+    /// type itself (`Client`, not `&Client`).
+    refs: usize,
     /// The parameter's `#[cfg]`s, repeated on the code that mentions it.
     cfgs: Vec<Attribute>,
 }
@@ -124,8 +128,20 @@ fn params(sig: &Signature) -> Vec<Param> {
             .collect();
         let mut idents = Vec::new();
         bindings(&pt.pat, &mut idents);
+        let refs = if matches!(&*pt.pat, Pat::Ident(p) if p.subpat.is_none()) {
+            let mut n = 0;
+            let mut ty = &*pt.ty;
+            while let Type::Reference(r) = ty {
+                n += 1;
+                ty = &r.elem;
+            }
+            n
+        } else {
+            0
+        };
         out.extend(idents.into_iter().map(|ident| Param {
             ident,
+            refs,
             cfgs: cfgs.clone(),
         }));
     }
@@ -215,8 +231,9 @@ fn input_statements(args: &Args, params: &[Param], inputs: &Ident) -> TokenStrea
         let note = format!(
             "leave it out of the log with `#[tool(skip({name}))]`, hide its value with `#[tool(redact({name}))]`, or derive `serde::Serialize` for its type"
         );
+        let derefs = std::iter::repeat(quote!(*)).take(p.refs);
         let call = quote_spanned! {ident.span()=>
-            __BackstepArg::__backstep_arg(&#ident, &mut #inputs, #name)
+            __BackstepArg::__backstep_arg(&#(#derefs)* #ident, &mut #inputs, #name)
         };
         stmts.extend(quote! {
             #(#cfgs)*
@@ -239,13 +256,16 @@ fn input_statements(args: &Args, params: &[Param], inputs: &Ident) -> TokenStrea
 }
 
 /// `(&&&&&&&W(value)).__backstep(&mut call)` in a block that imports the levels.
-pub(crate) fn dispatch(wrapper: &str, value: &TokenStream, call: &Ident) -> TokenStream {
+/// The method call is placed at `at` (the return type), keeping the macro's
+/// hygiene, so a "cannot record" error points at the type.
+pub(crate) fn dispatch(wrapper: &str, value: &TokenStream, call: &Ident, at: Span) -> TokenStream {
     let wrapper = format_ident!("{}", wrapper);
+    let method = Ident::new("__backstep", Span::mixed_site().located_at(at));
     quote! {
         {
             #[allow(unused_imports)]
             use ::backstep::__private::dispatch::*;
-            (&&&&&&&::backstep::__private::dispatch::#wrapper(#value)).__backstep(&mut #call);
+            (&&&&&&&::backstep::__private::dispatch::#wrapper(#value)).#method(&mut #call);
         }
     }
 }
@@ -301,6 +321,10 @@ pub(crate) fn expand(args: Args, item: ItemFn) -> syn::Result<TokenStream> {
         static #site: ::backstep::__private::Site = ::backstep::__private::Site::new(#name, #cost);
     };
 
+    let ret_span = match &sig.output {
+        ReturnType::Type(_, t) => t.span(),
+        ReturnType::Default => sig.ident.span(),
+    };
     let ret_ty: Option<&Type> = match &sig.output {
         ReturnType::Type(_, t) => Some(t),
         ReturnType::Default => None,
@@ -339,8 +363,14 @@ pub(crate) fn expand(args: Args, item: ItemFn) -> syn::Result<TokenStream> {
             let ty = ret_ty.map_or_else(|| quote!(()), |t| quote!(#t));
             let annot = if opaque { quote!() } else { quote!(: #ty) };
             let mut block: Block = (*block).clone();
-            rewrite::exits(&mut block, &call, wrapper, (!opaque).then_some(&ty));
-            let finish = dispatch(wrapper, &quote!(&#output), &call);
+            rewrite::exits(
+                &mut block,
+                &call,
+                wrapper,
+                (!opaque).then_some(&ty),
+                ret_span,
+            );
+            let finish = dispatch(wrapper, &quote!(&#output), &call, ret_span);
             quote! {
                 #site_def
                 #[allow(unused_mut)]
@@ -353,7 +383,7 @@ pub(crate) fn expand(args: Args, item: ItemFn) -> syn::Result<TokenStream> {
         }
         Shape::Value => {
             let ty = typed(ret_ty);
-            let finish = dispatch(wrapper, &quote!(&#output), &call);
+            let finish = dispatch(wrapper, &quote!(&#output), &call, ret_span);
             quote! {
                 #site_def
                 #[allow(unused_mut)]
@@ -379,11 +409,14 @@ pub(crate) fn expand(args: Args, item: ItemFn) -> syn::Result<TokenStream> {
                 }
             };
             let out = Ident::new("__backstep_out", site_span);
-            let finish = dispatch("Output", &quote!(#out), &call);
+            // The body's statements go straight into the async block: wrapping
+            // the block itself would trip `unused_braces` on one-line bodies.
+            let stmts = &block.stmts;
+            let finish = dispatch("Output", &quote!(#out), &call, ret_span);
             let finish = if skip_output {
-                dispatch("Skipped", &quote!(#out), &call)
+                dispatch("Skipped", &quote!(#out), &call, ret_span)
             } else if opaque {
-                dispatch("Opaque", &quote!(#out), &call)
+                dispatch("Opaque", &quote!(#out), &call, ret_span)
             } else {
                 finish
             };
@@ -394,7 +427,7 @@ pub(crate) fn expand(args: Args, item: ItemFn) -> syn::Result<TokenStream> {
                 #record_inputs
                 ::backstep::__private::Traced::new(
                     #call,
-                    async move { #hint #block },
+                    async move { #hint #(#stmts)* },
                     |mut #call, #out| #finish,
                 ).await
             }
@@ -404,7 +437,7 @@ pub(crate) fn expand(args: Args, item: ItemFn) -> syn::Result<TokenStream> {
             let ty = typed(ret_ty);
             let out = Ident::new("__backstep_out", site_span);
             let out_wrapper = if skip_output { "Skipped" } else { "Output" };
-            let finish = dispatch(out_wrapper, &quote!(#out), &call);
+            let finish = dispatch(out_wrapper, &quote!(#out), &call, ret_span);
             let traced = quote! {
                 ::backstep::__private::Traced::new(#call, #output, |mut #call, #out| #finish)
             };

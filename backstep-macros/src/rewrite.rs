@@ -15,6 +15,23 @@ struct Exits<'a> {
     call: &'a Ident,
     wrapper: &'a str,
     ty: Option<&'a TokenStream>,
+    at: proc_macro2::Span,
+}
+
+impl Exits<'_> {
+    /// `return value` that records the call first.
+    fn recorded_return(&self, ret: syn::token::Return, value: &TokenStream) -> TokenStream {
+        let tmp = Ident::new("__backstep_returned", proc_macro2::Span::mixed_site());
+        let annot = self.ty.map(|t| quote!(: #t));
+        let finish = dispatch(self.wrapper, &quote!(&#tmp), self.call, self.at);
+        quote_spanned! {ret.span()=>
+            #ret {
+                let #tmp #annot = #value;
+                #finish
+                #tmp
+            }
+        }
+    }
 }
 
 impl VisitMut for Exits<'_> {
@@ -26,33 +43,29 @@ impl VisitMut for Exits<'_> {
                 if let Some(inner) = &mut r.expr {
                     self.visit_expr_mut(inner);
                 }
-                let call = self.call;
                 let value = r.expr.as_ref().map_or_else(|| quote!(()), |v| quote!(#v));
-                let tmp = Ident::new("__backstep_returned", proc_macro2::Span::mixed_site());
-                let annot = self.ty.map(|t| quote!(: #t));
-                let finish = dispatch(self.wrapper, &quote!(&#tmp), call);
-                let ret = r.return_token;
                 let attrs = &r.attrs;
-                *e = syn::parse_quote_spanned! {ret.span()=>
-                    #(#attrs)* #ret {
-                        let #tmp #annot = #value;
-                        #finish
-                        #tmp
-                    }
-                };
+                let ret = self.recorded_return(r.return_token, &value);
+                *e = syn::parse_quote!(#(#attrs)* #ret);
             }
             Expr::Try(t) => {
+                // `expr?` spelled out so its early exit is a recorded `return`.
                 self.visit_expr_mut(&mut t.expr);
-                let call = self.call;
-                let v = Ident::new("__backstep_tried", proc_macro2::Span::mixed_site());
-                let inner = &t.expr;
-                let q = t.question_token;
-                let attrs = &t.attrs;
-                let probe = dispatch("Probe", &quote!(&#v), call);
-                let probed = quote_spanned! {q.span()=>
-                    match #inner { #v => { #probe #v } }
+                let q = t.question_token.span();
+                let v = Ident::new("__backstep_value", proc_macro2::Span::mixed_site());
+                let r = Ident::new("__backstep_residual", proc_macro2::Span::mixed_site());
+                let residual = quote_spanned! {q=>
+                    ::backstep::__private::question::FromResidual::from_residual(#r)
                 };
-                *e = syn::parse_quote! { #(#attrs)* (#probed) #q };
+                let ret = self.recorded_return(syn::token::Return(q), &residual);
+                let inner = &t.expr;
+                let attrs = &t.attrs;
+                *e = syn::parse_quote_spanned! {q=>
+                    #(#attrs)* match ::backstep::__private::question::Branch::branch(#inner) {
+                        ::core::ops::ControlFlow::Continue(#v) => #v,
+                        ::core::ops::ControlFlow::Break(#r) => #ret,
+                    }
+                };
             }
             _ => visit_mut::visit_expr_mut(self, e),
         }
@@ -62,6 +75,18 @@ impl VisitMut for Exits<'_> {
 }
 
 /// Rewrites the function-level exits of `block`.
-pub(crate) fn exits(block: &mut Block, call: &Ident, wrapper: &str, ty: Option<&TokenStream>) {
-    Exits { call, wrapper, ty }.visit_block_mut(block);
+pub(crate) fn exits(
+    block: &mut Block,
+    call: &Ident,
+    wrapper: &str,
+    ty: Option<&TokenStream>,
+    at: proc_macro2::Span,
+) {
+    Exits {
+        call,
+        wrapper,
+        ty,
+        at,
+    }
+    .visit_block_mut(block);
 }

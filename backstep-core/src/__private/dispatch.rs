@@ -13,7 +13,6 @@ use std::ops::Deref;
 
 use serde::Serialize;
 
-use crate::call::Status;
 use crate::runtime::Active;
 
 /// The return value of a tool, recorded (needs `Serialize`).
@@ -23,8 +22,6 @@ pub struct Output<'a, T>(pub &'a T);
 pub struct Opaque<'a, T>(pub &'a T);
 /// The return value of a `skip_output` tool: only the status and error text.
 pub struct Skipped<'a, T>(pub &'a T);
-/// A value `?` is applied to in an inline (`#[track_caller]`) tool body.
-pub struct Probe<'a, T>(pub &'a T);
 
 /// `Display`, then each `source()` whose text is not already in it, joined by `": "`.
 #[must_use]
@@ -57,7 +54,7 @@ impl<T: ?Sized> Anything for T {}
 
 /// What to do with an `Ok` value: record it, or not.
 pub trait OkAction<T> {
-    /// Records `Ok(value)` (or, for a probe, nothing).
+    /// Records `Ok(value)`.
     fn ok(call: &mut Active, value: &T);
     /// Records `Err` with `text`.
     fn err(call: &mut Active, text: String);
@@ -66,8 +63,6 @@ pub trait OkAction<T> {
 pub struct Record;
 /// Records only the status.
 pub struct Unrecorded;
-/// Notes the error for when a `?` returns.
-pub struct Note;
 impl<T: Serialize> OkAction<T> for Record {
     fn ok(call: &mut Active, value: &T) {
         call.finish_ok(value);
@@ -82,12 +77,6 @@ impl<T> OkAction<T> for Unrecorded {
     }
     fn err(call: &mut Active, text: String) {
         call.finish_err(text);
-    }
-}
-impl<T> OkAction<T> for Note {
-    fn ok(_: &mut Active, _: &T) {}
-    fn err(call: &mut Active, text: String) {
-        call.note_exit(Status::Error, text);
     }
 }
 
@@ -132,7 +121,29 @@ macro_rules! all_result_levels {
 all_result_levels!(Output, Record: OutErr0, OutErr1, OutErr2, OutErr3, OutErr4, OutErr5);
 all_result_levels!(Opaque, Record: OpaErr0, OpaErr1, OpaErr2, OpaErr3, OpaErr4, OpaErr5);
 all_result_levels!(Skipped, Unrecorded: SkpErr0, SkpErr1, SkpErr2, SkpErr3, SkpErr4, SkpErr5);
-all_result_levels!(Probe, Note: PrbErr0, PrbErr1, PrbErr2, PrbErr3, PrbErr4, PrbErr5);
+
+/// A `Result` whose `Ok` type is not `Serialize`: the method is found, and its
+/// `where` clause names the `Ok` type itself in the error (not the `Result`).
+pub trait OutResultOk {
+    /// The `Ok` type.
+    type Ok;
+    /// Records the value.
+    fn __backstep(&self, call: &mut Active)
+    where
+        Self::Ok: RecordableOutput;
+}
+impl<T, E> OutResultOk for &Output<'_, Result<T, E>> {
+    type Ok = T;
+    fn __backstep(&self, call: &mut Active)
+    where
+        T: RecordableOutput,
+    {
+        match self.0 {
+            Ok(v) => v.__backstep_record(call),
+            Err(_) => call.finish_err(format!("an error of type `{}`", std::any::type_name::<E>())),
+        }
+    }
+}
 
 /// Any other return value must be `Serialize`; this is the error message.
 #[diagnostic::on_unimplemented(
@@ -203,25 +214,4 @@ impl<T> SkpValue for Skipped<'_, T> {
     fn __backstep(&self, call: &mut Active) {
         call.finish_unrecorded();
     }
-}
-
-/// `?` on a `None`: the function is about to return `None`.
-pub trait PrbOption {
-    /// Notes the exit.
-    fn __backstep(&self, call: &mut Active);
-}
-impl<T> PrbOption for &Probe<'_, Option<T>> {
-    fn __backstep(&self, call: &mut Active) {
-        if self.0.is_none() {
-            call.note_exit(Status::Ok, String::new());
-        }
-    }
-}
-/// `?` on anything else (`Poll`, `ControlFlow`): nothing to note.
-pub trait PrbOther {
-    /// Does nothing.
-    fn __backstep(&self, call: &mut Active);
-}
-impl<T> PrbOther for Probe<'_, T> {
-    fn __backstep(&self, _: &mut Active) {}
 }
