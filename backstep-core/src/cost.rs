@@ -188,10 +188,12 @@ impl fmt::Display for Cost {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let mut s = String::with_capacity(16);
         self.write_decimal(&mut s);
-        match s.strip_prefix('-') {
-            Some(rest) => write!(f, "-${rest}"),
-            None => write!(f, "${s}"),
-        }
+        let text = match s.strip_prefix('-') {
+            Some(rest) => format!("-${rest}"),
+            None => format!("${s}"),
+        };
+        // `pad` so `{:>10}` aligns costs in tables.
+        f.pad(&text)
     }
 }
 
@@ -200,6 +202,7 @@ mod tests {
     use super::*;
 
     #[test]
+    #[allow(clippy::float_cmp)] // exactness is the point
     fn thousand_calls_sum_exactly() {
         let total: Cost = (0..1000).map(|_| Cost::from_usd(0.003)).sum();
         assert_eq!(total.picodollars(), 3_000_000_000_000);

@@ -76,10 +76,7 @@ impl Log {
         };
         let file = std::fs::File::open(path).map_err(io)?;
         if file.metadata().map_err(io)?.is_dir() {
-            return Err(io(std::io::Error::new(
-                std::io::ErrorKind::Other,
-                "it is a directory",
-            )));
+            return Err(io(std::io::Error::other("it is a directory")));
         }
         let log = Log::from_reader(file, path)?;
         for w in &log.warnings {
@@ -228,6 +225,51 @@ impl Log {
         self.calls = keyed.into_iter().map(|(_, c)| c).collect();
     }
 
+    /// Only the calls (and the session) with id `session`: sequence numbers
+    /// restart in every process, so narrow a file holding several runs to one
+    /// before looking calls up by `seq`.
+    ///
+    /// ```
+    /// # use backstep_core as backstep;
+    /// let call = |s: &str| format!(r#"{{"type":"call","session":"{s}","seq":0,"parent":null,"tool":"t","inputs":{{}},"output":null,"status":"ok","error":null,"started_at":"2026-01-01T00:00:00Z","duration_ms":0,"cost_usd":0.5,"thread":"main"}}"#);
+    /// let log = backstep::Log::from_jsonl(&format!("{}\n{}", call("a"), call("b"))).unwrap();
+    /// assert_eq!(log.len(), 2);
+    /// let b = log.for_session("b");
+    /// assert_eq!((b.len(), b.sessions().len(), b.get(0).unwrap().session()), (1, 1, "b"));
+    /// ```
+    #[must_use]
+    pub fn for_session(&self, session: &str) -> Log {
+        Log {
+            sessions: self
+                .sessions
+                .iter()
+                .filter(|s| &*s.id == session)
+                .cloned()
+                .collect(),
+            calls: self
+                .calls
+                .iter()
+                .filter(|c| &*c.session == session)
+                .cloned()
+                .collect(),
+            warnings: self.warnings.clone(),
+        }
+    }
+
+    /// The last session in the log (the latest run, in a file runs append to).
+    ///
+    /// ```
+    /// # use backstep_core as backstep;
+    /// assert!(backstep::Log::from_jsonl("").unwrap().last_session().is_empty());
+    /// ```
+    #[must_use]
+    pub fn last_session(&self) -> Log {
+        match self.sessions.last() {
+            Some(s) => self.for_session(&s.id.clone()),
+            None => Log::default(),
+        }
+    }
+
     /// Every call, in start order.
     #[must_use]
     pub fn calls(&self) -> &[Call] {
@@ -270,7 +312,8 @@ impl Log {
         self.calls.get(i)
     }
 
-    /// The call with sequence number `seq` (in the first session that has one).
+    /// The call with sequence number `seq` (in the first session that has one;
+    /// see [`Log::for_session`] for files holding several runs).
     #[must_use]
     pub fn get(&self, seq: u64) -> Option<&Call> {
         self.calls.iter().find(|c| c.seq == seq)

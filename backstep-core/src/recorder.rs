@@ -58,7 +58,33 @@ struct Memory {
 pub(crate) struct Recorder {
     session: RwLock<Arc<str>>,
     memory: Mutex<Memory>,
-    sink: Mutex<Option<FileSink>>,
+    sink: Mutex<Output>,
+}
+
+/// The log file, and the header line of the current session not yet written:
+/// a header goes out with the session's first line, so a session replaced
+/// before it recorded anything (`BACKSTEP_LOG` set, then `init().install()`)
+/// leaves no trace in the file.
+struct Output {
+    file: Option<FileSink>,
+    header: Option<String>,
+}
+
+impl Output {
+    fn write(&mut self, line: &str) {
+        if let Some(file) = self.file.as_mut() {
+            if let Some(header) = self.header.take() {
+                file.write(&header);
+            }
+            file.write(line);
+        }
+    }
+}
+
+fn header_line(s: &Session) -> String {
+    let mut line = String::with_capacity(200);
+    format::write_session(&mut line, s);
+    line
 }
 
 /// Whether tool calls are being recorded now. The first call reads the
@@ -96,8 +122,7 @@ fn session_id() -> String {
     h.write_u128(
         SystemTime::now()
             .duration_since(SystemTime::UNIX_EPOCH)
-            .map(|d| d.as_nanos())
-            .unwrap_or(0),
+            .map_or(0, |d| d.as_nanos()),
     );
     h.write_u32(std::process::id());
     format!("{:016x}", h.finish())
@@ -155,9 +180,11 @@ pub(crate) fn recorder() -> &'static Recorder {
                     cost: Cost::ZERO,
                 },
             }),
-            sink: Mutex::new(sink),
+            sink: Mutex::new(Output {
+                file: sink,
+                header: Some(header_line(&session)),
+            }),
         };
-        r.write_header(&session);
         let _ = STATE.compare_exchange(
             UNINIT,
             if env_off() { OFF } else { ON },
@@ -176,23 +203,15 @@ impl Recorder {
             .clone()
     }
 
-    fn write_header(&self, s: &Session) {
-        if let Some(sink) = lock(&self.sink).as_mut() {
-            let mut line = String::with_capacity(200);
-            format::write_session(&mut line, s);
-            sink.write(&line);
-        }
-    }
-
     /// Stores a finished call: one line to the file (formatted before taking
     /// the file lock), then into memory.
     pub(crate) fn record(&self, call: Call) {
         {
-            let mut sink = lock(&self.sink);
-            if let Some(sink) = sink.as_mut() {
+            let mut out = lock(&self.sink);
+            if out.file.is_some() {
                 crate::runtime::with_line_buffer(|buf| {
                     format::write_call(buf, &call);
-                    sink.write(buf);
+                    out.write(buf);
                 });
             }
         }
@@ -228,12 +247,30 @@ impl Recorder {
             s.end = Some(end.clone());
         }
         drop(mem);
-        if let Some(sink) = lock(&self.sink).as_mut() {
-            let mut line = String::with_capacity(200);
-            format::write_end(&mut line, &id, &end);
-            sink.write(&line);
-            sink.sync();
+        let mut out = lock(&self.sink);
+        let mut line = String::with_capacity(200);
+        format::write_end(&mut line, &id, &end);
+        out.write(&line);
+        if let Some(file) = out.file.as_mut() {
+            file.sync();
         }
+    }
+
+    /// Ends the current session, or forgets it if it recorded nothing and
+    /// wrote nothing (the one started from the environment before `install`).
+    fn close_current(&self) {
+        let id = self.session_id();
+        let mut mem = lock(&self.memory);
+        let unused = mem.totals.calls == 0 && !mem.calls.iter().any(|c| c.session == id);
+        let mut out = lock(&self.sink);
+        if unused && out.header.is_some() {
+            mem.sessions.retain(|s| s.id != id);
+            out.header = None;
+            return;
+        }
+        drop(out);
+        drop(mem);
+        self.end_session();
     }
 
     fn start_session(&self, name: Option<String>, path: Option<PathBuf>) -> Option<PathBuf> {
@@ -250,14 +287,12 @@ impl Recorder {
             };
         }
         *self.session.write().unwrap_or_else(PoisonError::into_inner) = session.id.clone();
-        let mut sink = lock(&self.sink);
+        let mut out = lock(&self.sink);
         if let Some(p) = path {
-            *sink = open_sink(&p);
+            out.file = open_sink(&p);
         }
-        let opened = sink.as_ref().map(|s| s.path().to_path_buf());
-        drop(sink);
-        self.write_header(&session);
-        opened
+        out.header = Some(header_line(&session));
+        out.file.as_ref().map(|s| s.path().to_path_buf())
     }
 
     fn snapshot(&self) -> Log {
@@ -389,7 +424,7 @@ impl Builder {
                 .ok()
                 .filter(|s| !s.is_empty())
         });
-        r.end_session();
+        r.close_current();
         let opened = r.start_session(name, path);
         if let Some(on) = self.enabled {
             STATE.store(if on { ON } else { OFF }, Ordering::Relaxed);

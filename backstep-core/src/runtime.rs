@@ -5,6 +5,7 @@ use std::borrow::Cow;
 use std::cell::{Cell, RefCell};
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicPtr, Ordering::Relaxed};
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::{Instant, SystemTime};
@@ -14,21 +15,6 @@ use serde::Serialize;
 use crate::call::{Call, Status};
 use crate::cost::Cost;
 use crate::recorder::{self, warn_once};
-
-/// Static facts about one `#[tool]` function, built at compile time.
-#[derive(Debug)]
-pub struct Site {
-    name: &'static str,
-    cost_usd: f64,
-}
-
-impl Site {
-    /// A tool named `name` costing `cost_usd` dollars per call.
-    #[must_use]
-    pub const fn new(name: &'static str, cost_usd: f64) -> Site {
-        Site { name, cost_usd }
-    }
-}
 
 thread_local! {
     /// The tool call running on this thread now (set while a sync tool body
@@ -42,14 +28,12 @@ thread_local! {
 
 fn thread_name() -> Arc<str> {
     let t = std::thread::current();
-    match t.name() {
-        Some(n) => n.into(),
-        None => {
-            let id = format!("{:?}", t.id());
-            let digits: String = id.chars().filter(char::is_ascii_digit).collect();
-            format!("thread-{digits}").into()
-        }
+    if let Some(n) = t.name() {
+        return n.into();
     }
+    let id = format!("{:?}", t.id());
+    let digits: String = id.chars().filter(char::is_ascii_digit).collect();
+    format!("thread-{digits}").into()
 }
 
 /// Runs `f` with this thread's reusable line buffer, cleared.
@@ -78,18 +62,22 @@ pub(crate) fn install_panic_hook() {
     std::panic::set_hook(Box::new(move |info| {
         let inside_tool = CURRENT.try_with(|c| !c.get().is_null()).unwrap_or(false);
         if inside_tool {
-            let payload = info.payload();
-            let msg = if let Some(s) = payload.downcast_ref::<&str>() {
-                (*s).to_string()
-            } else if let Some(s) = payload.downcast_ref::<String>() {
-                s.clone()
-            } else {
-                "Box<dyn Any>".to_string()
-            };
+            let msg = payload_message(info.payload());
             let _ = LAST_PANIC.try_with(|p| p.try_borrow_mut().map(|mut p| *p = Some(msg)));
         }
         previous(info);
     }));
+}
+
+/// The text of a panic payload: the message of `panic!`, or the type it is not.
+fn payload_message(payload: &(dyn std::any::Any + Send)) -> String {
+    if let Some(s) = payload.downcast_ref::<&str>() {
+        (*s).to_string()
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "Box<dyn Any>".to_string()
+    }
 }
 
 fn panic_message() -> String {
@@ -98,7 +86,7 @@ fn panic_message() -> String {
         .ok()
         .flatten()
         .unwrap_or_else(|| {
-            "panic message unavailable (another panic hook replaced backstep's)".to_string()
+            "panic message unavailable (raised by `resume_unwind`, or another panic hook replaced backstep's)".to_string()
         })
 }
 
@@ -111,26 +99,26 @@ enum Kind {
     Async,
 }
 
-/// The data of a call in flight: plain `Send` data, so async tools stay `Send`.
+/// The data of a call in flight: plain `Send + Sync` data (atomics, not
+/// cells), so a tool's future is `Send`/`Sync` exactly when its body's is.
 struct Inflight {
     seq: u64,
     parent: Option<u64>,
-    site: &'static Site,
+    tool: &'static str,
+    cost_usd: f64,
     start: Instant,
     started_at: SystemTime,
     inputs: Vec<u8>,
-    added: Cell<Cost>,
+    /// Picodollars added by `add_cost` during the call.
+    added: AtomicI64,
     kind: Kind,
     /// What `CURRENT` was when a sync call entered, restored when it leaves.
-    previous: Cell<*const Inflight>,
-    entered: Cell<bool>,
+    previous: AtomicPtr<Inflight>,
+    entered: AtomicBool,
+    /// Set when a poll of an async call's future unwinds: only then did the
+    /// call itself panic (a future dropped by someone else's panic is cancelled).
+    poll_panicked: AtomicBool,
 }
-
-// SAFETY: `previous` is only read and written on the thread that entered the
-// call (sync tools never leave their thread while entered); `added` is only
-// touched through `CURRENT`, which is thread-local and set while the call is
-// being driven by exactly one thread.
-unsafe impl Send for Inflight {}
 
 /// A call in flight. Finishing it (or dropping it) records it.
 pub struct Active {
@@ -150,39 +138,48 @@ fn current_seq() -> Option<u64> {
 }
 
 impl Active {
-    fn begin(site: &'static Site, kind: Kind) -> Active {
+    fn begin(tool: &'static str, cost_usd: f64, kind: Kind) -> Active {
         if !recorder::recording() {
             return Active { inner: None };
         }
+        // A message left by an earlier, caught panic must not be taken for
+        // this call's (a `resume_unwind` does not run the hook).
+        let _ = LAST_PANIC.try_with(|p| {
+            if let Ok(mut p) = p.try_borrow_mut() {
+                *p = None;
+            }
+        });
         let mut inputs = Vec::with_capacity(64);
         inputs.push(b'{');
         Active {
             inner: Some(Box::new(Inflight {
                 seq: recorder::next_seq(),
                 parent: current_seq(),
-                site,
+                tool,
+                cost_usd,
                 start: Instant::now(),
                 started_at: SystemTime::now(),
                 inputs,
-                added: Cell::new(Cost::ZERO),
+                added: AtomicI64::new(0),
                 kind,
-                previous: Cell::new(std::ptr::null()),
-                entered: Cell::new(false),
+                previous: AtomicPtr::new(std::ptr::null_mut()),
+                entered: AtomicBool::new(false),
+                poll_panicked: AtomicBool::new(false),
             })),
         }
     }
 
     /// Starts a call of a sync tool and makes it the current call of this thread.
     #[must_use]
-    pub fn enter(site: &'static Site) -> Active {
-        let a = Active::begin(site, Kind::Sync);
+    pub fn enter(tool: &'static str, cost_usd: f64) -> Active {
+        let a = Active::begin(tool, cost_usd, Kind::Sync);
         if let Some(inner) = &a.inner {
             let ptr: *const Inflight = &**inner;
             let prev = CURRENT
                 .try_with(|c| c.replace(ptr))
                 .unwrap_or(std::ptr::null());
-            inner.previous.set(prev);
-            inner.entered.set(true);
+            inner.previous.store(prev.cast_mut(), Relaxed);
+            inner.entered.store(true, Relaxed);
         }
         a
     }
@@ -190,15 +187,15 @@ impl Active {
     /// Starts a call whose work happens in a future: it becomes current only
     /// while [`Traced`] polls it.
     #[must_use]
-    pub fn start_async(site: &'static Site) -> Active {
-        Active::begin(site, Kind::Async)
+    pub fn start_async(tool: &'static str, cost_usd: f64) -> Active {
+        Active::begin(tool, cost_usd, Kind::Async)
     }
 
     /// Stops being this thread's current call (sync part of a future-returning tool done).
     pub fn leave(&mut self) {
         if let Some(inner) = &mut self.inner {
-            if inner.entered.replace(false) {
-                let prev = inner.previous.get();
+            if inner.entered.swap(false, Relaxed) {
+                let prev = inner.previous.load(Relaxed);
                 let _ = CURRENT.try_with(|c| c.set(prev));
             }
             inner.kind = Kind::Async;
@@ -220,8 +217,8 @@ impl Active {
         let Some(mut inner) = self.inner.take() else {
             return;
         };
-        if inner.entered.replace(false) {
-            let prev = inner.previous.get();
+        if inner.entered.swap(false, Relaxed) {
+            let prev = inner.previous.load(Relaxed);
             let _ = CURRENT.try_with(|c| c.set(prev));
         }
         let duration = inner.start.elapsed();
@@ -233,14 +230,15 @@ impl Active {
             session: r.session_id(),
             seq: inner.seq,
             parent: inner.parent,
-            tool: Cow::Borrowed(inner.site.name),
+            tool: Cow::Borrowed(inner.tool),
             inputs: inputs.into_boxed_str(),
             output: output.map_or_else(|| "null".into(), String::into_boxed_str),
             status,
             error,
             started_at: inner.started_at,
             duration,
-            cost: Cost::from_usd(inner.site.cost_usd) + inner.added.get(),
+            cost: Cost::from_usd(inner.cost_usd)
+                + Cost::from_picodollars(inner.added.load(Relaxed)),
             thread: THREAD_NAME
                 .try_with(Clone::clone)
                 .unwrap_or_else(|_| "".into()),
@@ -269,8 +267,14 @@ impl Active {
 
 impl Drop for Active {
     fn drop(&mut self) {
-        let Some(inner) = &mut self.inner else { return };
-        if std::thread::panicking() {
+        let Some(inner) = &mut self.inner else {
+            return;
+        };
+        let panicked = match inner.kind {
+            Kind::Sync => std::thread::panicking(),
+            Kind::Async => inner.poll_panicked.load(Relaxed),
+        };
+        if panicked {
             let msg = panic_message();
             self.complete(Status::Panicked, None, Some(msg));
         } else if inner.kind == Kind::Async {
@@ -362,12 +366,12 @@ pub fn add_cost(usd: f64) {
                 return false;
             }
             // SAFETY: see `current_seq`.
-            let cell = unsafe { &(*p).added };
-            cell.set(cell.get() + cost);
+            let added = unsafe { &(*p).added };
+            added.fetch_add(cost.picodollars(), Relaxed);
             true
         })
         .unwrap_or(false);
-    if !added {
+    if !added && recorder::recording() {
         warn_once(
             &recorder::WARNED_COST,
             "backstep::add_cost was called outside a #[tool] call; that cost was not recorded",
@@ -399,12 +403,17 @@ where
     }
 }
 
-/// Restores `CURRENT` when a poll ends, also by unwinding.
-struct Restore(*const Inflight);
+/// Restores `CURRENT` when a poll ends; if the poll unwinds, marks the call
+/// as having panicked.
+struct Restore(*const Inflight, *const Inflight);
 
 impl Drop for Restore {
     fn drop(&mut self) {
         let _ = CURRENT.try_with(|c| c.set(self.0));
+        if std::thread::panicking() {
+            // SAFETY: the call is owned by the `Traced` being polled, alive here.
+            unsafe { (*self.1).poll_panicked.store(true, Relaxed) };
+        }
     }
 }
 
@@ -427,12 +436,19 @@ where
         let out = if ptr.is_null() {
             fut.poll(cx)
         } else {
-            let _restore = Restore(
-                CURRENT
-                    .try_with(|c| c.replace(ptr))
-                    .unwrap_or(std::ptr::null()),
-            );
-            fut.poll(cx)
+            let previous = CURRENT
+                .try_with(|c| c.replace(ptr))
+                .unwrap_or(std::ptr::null());
+            let _restore = Restore(previous, ptr);
+            match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| fut.poll(cx))) {
+                Ok(poll) => poll,
+                Err(payload) => {
+                    if let Some(active) = this.active.as_mut() {
+                        active.complete(Status::Panicked, None, Some(payload_message(&*payload)));
+                    }
+                    std::panic::resume_unwind(payload)
+                }
+            }
         };
         match out {
             Poll::Ready(value) => {
@@ -446,17 +462,30 @@ where
     }
 }
 
-/// Calls `f`: gives the tool body the declared return type as its expected
-/// type, so coercions inside it (`&String` to `&str`, `Box<T>` to `Box<dyn Tr>`)
-/// keep working, and catches `return` and `?` in the body.
-#[inline(always)]
-pub fn call_once<T, F: FnOnce() -> T>(f: F) -> T {
-    f()
+impl Active {
+    /// Runs the tool body `f`: gives it the declared return type as its
+    /// expected type, so coercions inside it (`&String` to `&str`, `Box<T>` to
+    /// `Box<dyn Tr>`) keep working, and catches `return` and `?` in the body.
+    /// A panic is recorded with its payload's message (also one re-raised by
+    /// `resume_unwind`, which runs no hook) and then continues unchanged.
+    #[inline]
+    pub fn run<T, F: FnOnce() -> T>(&mut self, f: F) -> T {
+        if self.inner.is_none() {
+            return f();
+        }
+        match std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)) {
+            Ok(value) => value,
+            Err(payload) => {
+                self.complete(Status::Panicked, None, Some(payload_message(&*payload)));
+                std::panic::resume_unwind(payload)
+            }
+        }
+    }
 }
 
 /// A value of any type, for the never-taken branch that tells an async block
 /// its return type. Never called.
-#[inline(always)]
+#[inline]
 #[must_use]
 pub fn unreachable<T>() -> T {
     unreachable!("backstep: the type hint branch is never taken")

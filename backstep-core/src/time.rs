@@ -4,6 +4,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// Days since 1970-01-01 to a civil (year, month, day), proleptic Gregorian.
 /// Howard Hinnant's `civil_from_days`, valid for any `i64` day count we meet.
+#[allow(clippy::many_single_char_names)] // the algorithm's own names
 fn civil_from_days(days: i64) -> (i64, u32, u32) {
     let z = days + 719_468;
     let era = z.div_euclid(146_097);
@@ -56,6 +57,7 @@ pub(crate) fn rfc3339(t: SystemTime) -> String {
 
 /// Parses the RFC 3339 timestamps backstep writes, and any other with a `Z` or
 /// `±HH:MM` offset and up to nine fraction digits.
+#[allow(clippy::many_single_char_names)]
 pub(crate) fn parse_rfc3339(s: &str) -> Option<SystemTime> {
     let b = s.as_bytes();
     if b.len() < 20 || b[4] != b'-' || b[7] != b'-' || !matches!(b[10], b'T' | b't' | b' ') {

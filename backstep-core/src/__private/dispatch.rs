@@ -1,6 +1,6 @@
 //! Picks, at the `#[tool]` call site, how to record a return value, by
 //! autoref specialization: the expansion calls
-//! `(&&&&&&&Output(&value)).__backstep(&mut call)` and method lookup takes
+//! `(&&&&&&&&&&&&&Output(&value)).__backstep(&mut call)` and method lookup takes
 //! the first impl below whose bounds the concrete type meets (most `&` first).
 //!
 //! Inside a generic function the choice follows the declared bounds: a
@@ -17,15 +17,15 @@ use crate::runtime::Active;
 
 /// The return value of a tool, recorded (needs `Serialize`).
 pub struct Output<'a, T>(pub &'a T);
-/// The return value of a tool returning `impl Trait`: recorded if the opaque
-/// type is declared `Serialize`, else `null`.
+/// The return value of a tool returning `impl Trait`: recorded when its
+/// concrete type (visible inside the tool) is `Serialize`, else `null`.
 pub struct Opaque<'a, T>(pub &'a T);
 /// The return value of a `skip_output` tool: only the status and error text.
 pub struct Skipped<'a, T>(pub &'a T);
 
 /// `Display`, then each `source()` whose text is not already in it, joined by `": "`.
 #[must_use]
-pub fn error_chain(e: &(dyn Error + 'static)) -> String {
+pub fn error_chain(e: &(dyn Error + '_)) -> String {
     let mut text = e.to_string();
     let mut next = e.source();
     while let Some(s) = next {
@@ -39,9 +39,6 @@ pub fn error_chain(e: &(dyn Error + 'static)) -> String {
     text
 }
 
-/// `Error + 'static`: `std::io::Error`, `thiserror` enums.
-pub trait StaticError: Error + 'static {}
-impl<T: Error + 'static> StaticError for T {}
 /// `Deref<Target = dyn Error + Send + Sync>`: `anyhow::Error`, `Box<dyn Error + Send + Sync>`.
 pub trait DerefErrorSendSync: Deref<Target = dyn Error + Send + Sync + 'static> {}
 impl<T: Deref<Target = dyn Error + Send + Sync + 'static> + ?Sized> DerefErrorSendSync for T {}
@@ -106,21 +103,25 @@ macro_rules! result_levels {
 }
 
 macro_rules! all_result_levels {
-    ($wrap:ident, $action:ident: $m0:ident, $m1:ident, $m2:ident, $m3:ident, $m4:ident, $m5:ident) => {
+    ($wrap:ident, $action:ident, [$($r:tt)*]: $m0:ident, $m1:ident, $m2:ident, $m3:ident, $m4:ident, $m5:ident) => {
         result_levels! { $wrap, $action;
-            $m0 [&&&&&&&] StaticError => |e| error_chain(e);
-            $m1 [&&&&&&] DerefErrorSendSync => |e| error_chain(&**e);
-            $m2 [&&&&&] DerefError => |e| error_chain(&**e);
-            $m3 [&&&&] Display => |e| e.to_string();
-            $m4 [&&&] Debug => |e| format!("{e:?}");
-            $m5 [&&] Anything => |_e| format!("an error of type `{}`", std::any::type_name::<E>());
+            $m0 [$($r)* &&&&&&&] Error => |e| error_chain(e);
+            $m1 [$($r)* &&&&&&] DerefErrorSendSync => |e| error_chain(&**e);
+            $m2 [$($r)* &&&&&] DerefError => |e| error_chain(&**e);
+            $m3 [$($r)* &&&&] Display => |e| e.to_string();
+            $m4 [$($r)* &&&] Debug => |e| format!("{e:?}");
+            $m5 [$($r)* &&] Anything => |_e| format!("an error of type `{}`", std::any::type_name::<E>());
         }
     };
 }
 
-all_result_levels!(Output, Record: OutErr0, OutErr1, OutErr2, OutErr3, OutErr4, OutErr5);
-all_result_levels!(Opaque, Record: OpaErr0, OpaErr1, OpaErr2, OpaErr3, OpaErr4, OpaErr5);
-all_result_levels!(Skipped, Unrecorded: SkpErr0, SkpErr1, SkpErr2, SkpErr3, SkpErr4, SkpErr5);
+// The expansion calls with 13 `&`: `Output` and `Skipped` levels start at 7.
+all_result_levels!(Output, Record, []: OutErr0, OutErr1, OutErr2, OutErr3, OutErr4, OutErr5);
+all_result_levels!(Skipped, Unrecorded, []: SkpErr0, SkpErr1, SkpErr2, SkpErr3, SkpErr4, SkpErr5);
+// An `impl Trait` inside a `Result`: its concrete type is known here, in the
+// defining function; record it when it is `Serialize`, else only the status.
+all_result_levels!(Opaque, Record, [&&&&&&]: OpaErr0, OpaErr1, OpaErr2, OpaErr3, OpaErr4, OpaErr5);
+all_result_levels!(Opaque, Unrecorded, []: OpaAny0, OpaAny1, OpaAny2, OpaAny3, OpaAny4, OpaAny5);
 
 /// A `Result` whose `Ok` type is not `Serialize`: the method is found, and its
 /// `where` clause names the `Ok` type itself in the error (not the `Result`).

@@ -3,5 +3,5 @@
 pub mod dispatch;
 pub mod question;
 
-pub use crate::runtime::{call_once, unreachable, Active, Inputs, Site, Traced};
+pub use crate::runtime::{unreachable, Active, Inputs, Traced};
 pub use serde::Serialize;

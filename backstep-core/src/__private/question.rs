@@ -2,7 +2,7 @@
 //! inline: `expr?` becomes
 //! `match Branch::branch(expr) { Continue(v) => v, Break(r) => return FromResidual::from_residual(r) }`
 //! so that its early return is an ordinary `return`, which `#[tool]` records.
-//! Mirrors the unstable `std::ops::Try` for `Result` and `Option`.
+//! Mirrors the unstable `std::ops::Try` for `Result`, `Option` and `ControlFlow`.
 
 use std::convert::Infallible;
 use std::ops::ControlFlow;
@@ -10,8 +10,7 @@ use std::ops::ControlFlow;
 /// What a `?` operand splits into.
 #[diagnostic::on_unimplemented(
     message = "`?` cannot be applied to `{Self}` in a `#[tool]` `#[track_caller]` function",
-    label = "only `Result` and `Option` work with `?` here",
-    note = "match on the value instead of using `?`"
+    label = "`?` needs a `Result`, an `Option` or a `ControlFlow` here"
 )]
 pub trait Branch {
     /// The value `?` evaluates to.
@@ -71,5 +70,27 @@ impl<T> FromResidual<Option<Infallible>> for Option<T> {
     #[inline]
     fn from_residual(_: Option<Infallible>) -> Self {
         None
+    }
+}
+
+impl<B, C> Branch for ControlFlow<B, C> {
+    type Output = C;
+    type Residual = ControlFlow<B, Infallible>;
+    #[inline]
+    fn branch(self) -> ControlFlow<ControlFlow<B, Infallible>, C> {
+        match self {
+            ControlFlow::Continue(c) => ControlFlow::Continue(c),
+            ControlFlow::Break(b) => ControlFlow::Break(ControlFlow::Break(b)),
+        }
+    }
+}
+
+impl<B, C> FromResidual<ControlFlow<B, Infallible>> for ControlFlow<B, C> {
+    #[inline]
+    fn from_residual(residual: ControlFlow<B, Infallible>) -> Self {
+        match residual {
+            ControlFlow::Break(b) => ControlFlow::Break(b),
+            ControlFlow::Continue(never) => match never {},
+        }
     }
 }
