@@ -21,7 +21,28 @@ pub(crate) struct Args {
 }
 
 fn duplicate(key: &Ident) -> syn::Error {
-    syn::Error::new(key.span(), format!("`{key}` is given twice; keep one"))
+    let how = if key == "skip" || key == "redact" {
+        format!("list every name in one `{key}(…)`, like `{key}(client, api_key)`")
+    } else {
+        "keep one".to_string()
+    };
+    syn::Error::new(key.span(), format!("`{key}` is given twice; {how}"))
+}
+
+/// Edit distance, for "did you mean" on misspelled options.
+fn distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut prev = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let cur = row[j + 1];
+            row[j + 1] = (prev + usize::from(ca != *cb)).min(row[j] + 1).min(cur + 1);
+            prev = cur;
+        }
+    }
+    row[b.len()]
 }
 
 fn ident_list(input: ParseStream, key: &Ident) -> syn::Result<Vec<Ident>> {
@@ -98,9 +119,10 @@ fn cost_expr(expr: Expr) -> syn::Result<Expr> {
             op: UnOp::Neg(minus),
             expr: inner,
             ..
-        }) if matches!(&**inner, Expr::Lit(_)) => {
-            Err(syn::Error::new(minus.span(), "`cost` cannot be negative"))
-        }
+        }) if matches!(&**inner, Expr::Lit(_)) => Err(syn::Error::new(
+            expr.span(),
+            "`cost` cannot be negative: write the price of one call, like `cost = 0.003`",
+        )),
         Expr::Array(_)
         | Expr::Tuple(_)
         | Expr::Closure(_)
@@ -156,6 +178,11 @@ impl Parse for Args {
                         ));
                     }
                     input.parse::<Token![=]>()?;
+                    if input.is_empty() || input.peek(Token![,]) {
+                        return Err(input.error(
+                            "write the price of one call in US dollars after `cost =`, like `cost = 0.003`",
+                        ));
+                    }
                     args.cost = Some(cost_expr(input.parse()?)?);
                 }
                 "skip" => {
@@ -202,6 +229,15 @@ impl Parse for Args {
                         }
                         _ => "",
                     };
+                    let near = ["name", "cost", "skip", "skip_all", "redact", "skip_output"]
+                        .into_iter()
+                        .find(|o| distance(o, other) <= 2);
+                    if let (Some(near), "") = (near, hint) {
+                        return Err(syn::Error::new(
+                            key.span(),
+                            format!("unknown `#[tool]` option `{other}`; did you mean `{near}`?"),
+                        ));
+                    }
                     return Err(syn::Error::new(
                         key.span(),
                         format!("unknown `#[tool]` option `{other}`{hint}; expected {OPTIONS}"),
@@ -215,13 +251,11 @@ impl Parse for Args {
                 .parse::<Token![,]>()
                 .map_err(|e| syn::Error::new(e.span(), "separate `#[tool]` options with commas"))?;
         }
-        if let (Some(all), Some(first)) = (&args.skip_all, args.skip.first()) {
-            let mut e = syn::Error::new(first.span(), "`skip(…)` is redundant with `skip_all`");
-            e.combine(syn::Error::new(
-                all.span(),
-                "`skip_all` already leaves out every parameter",
+        if let (Some(_), Some(first)) = (&args.skip_all, args.skip.first()) {
+            return Err(syn::Error::new(
+                first.span(),
+                "`skip_all` already leaves out every parameter; remove this `skip(…)`",
             ));
-            return Err(e);
         }
         Ok(args)
     }

@@ -76,6 +76,114 @@ fn is_boxed_future(ty: &Type) -> bool {
         && matches!(single_type_arg(boxed), Some(Type::TraitObject(o)) if has_future_bound(&o.bounds))
 }
 
+/// `ty` with every `impl Trait` replaced by `_`, to be written where a type
+/// is expected but an opaque type cannot be named.
+fn infer_impl(ty: &Type) -> Type {
+    struct Replace;
+    impl syn::visit_mut::VisitMut for Replace {
+        fn visit_type_mut(&mut self, t: &mut Type) {
+            if let Type::ImplTrait(i) = t {
+                *t = Type::Infer(syn::TypeInfer {
+                    attrs: Vec::new(),
+                    underscore_token: syn::Token![_](i.impl_token.span),
+                });
+            } else {
+                syn::visit_mut::visit_type_mut(self, t);
+            }
+        }
+    }
+    let mut ty = ty.clone();
+    syn::visit_mut::VisitMut::visit_type_mut(&mut Replace, &mut ty);
+    ty
+}
+
+/// The `Output` of `impl Future<Output = T>`, `Pin<Box<dyn Future<Output = T>>>`
+/// or `BoxFuture<'_, T>`.
+fn future_output(ty: &Type) -> Option<Type> {
+    fn from_bounds(
+        bounds: &syn::punctuated::Punctuated<TypeParamBound, syn::Token![+]>,
+    ) -> Option<Type> {
+        bounds.iter().find_map(|b| match b {
+            TypeParamBound::Trait(t) => {
+                let seg = t.path.segments.last()?;
+                if seg.ident != "Future" {
+                    return None;
+                }
+                match &seg.arguments {
+                    PathArguments::AngleBracketed(a) => a.args.iter().find_map(|g| match g {
+                        GenericArgument::AssocType(at) if at.ident == "Output" => {
+                            Some(at.ty.clone())
+                        }
+                        _ => None,
+                    }),
+                    _ => None,
+                }
+            }
+            _ => None,
+        })
+    }
+    match ty {
+        Type::ImplTrait(i) => from_bounds(&i.bounds),
+        Type::Path(p) => {
+            let last = p.path.segments.last()?;
+            if last.ident == "BoxFuture" || last.ident == "LocalBoxFuture" {
+                return single_type_arg(last).cloned();
+            }
+            let Some(Type::Path(inner)) = single_type_arg(last) else {
+                return None;
+            };
+            match single_type_arg(inner.path.segments.last()?) {
+                Some(Type::TraitObject(o)) => from_bounds(&o.bounds),
+                _ => None,
+            }
+        }
+        _ => None,
+    }
+}
+
+/// The part of the return type whose value is recorded: `T` of `Result<T, E>`
+/// or `Option<T>`, a future's output; else the type itself.
+fn recorded_type<'a>(ty: &'a Type, shape: &Shape) -> &'a Type {
+    if matches!(shape, Shape::ImplFuture | Shape::BoxedFuture) {
+        return ty;
+    }
+    if let Type::Path(p) = ty {
+        if let Some(last) = p.path.segments.last() {
+            if last.ident == "Result" || last.ident == "Option" {
+                if let Some(t) = single_type_arg(last) {
+                    return t;
+                }
+            }
+        }
+    }
+    ty
+}
+
+/// A `cost` is one price per call: it cannot use the call's arguments.
+fn check_cost(cost: &syn::Expr, params: &[Param]) -> syn::Result<()> {
+    struct Uses<'a>(&'a [Param], Option<Ident>);
+    impl<'ast> Visit<'ast> for Uses<'_> {
+        fn visit_expr_path(&mut self, p: &'ast syn::ExprPath) {
+            if let Some(id) = p.path.get_ident() {
+                if self.1.is_none() && self.0.iter().any(|x| &x.ident == id) {
+                    self.1 = Some(id.clone());
+                }
+            }
+        }
+    }
+    let mut uses = Uses(params, None);
+    uses.visit_expr(cost);
+    match uses.1 {
+        Some(id) => Err(syn::Error::new(
+            id.span(),
+            format!(
+                "`cost` is a fixed price per call and cannot use the argument `{id}`; for a price computed from the arguments, call `backstep::add_cost(usd)` in the body"
+            ),
+        )),
+        None => Ok(()),
+    }
+}
+
 /// Whether the type mentions `impl Trait` anywhere (it cannot be named in a `let`).
 fn contains_impl(ty: &Type) -> bool {
     struct Finder(bool);
@@ -231,7 +339,7 @@ fn input_statements(args: &Args, params: &[Param], inputs: &Ident) -> TokenStrea
         let note = format!(
             "leave it out of the log with `#[tool(skip({name}))]`, hide its value with `#[tool(redact({name}))]`, or derive `serde::Serialize` for its type"
         );
-        let derefs = std::iter::repeat(quote!(*)).take(p.refs);
+        let derefs = std::iter::repeat(quote_spanned!(ident.span()=> *)).take(p.refs);
         let call = quote_spanned! {ident.span()=>
             __BackstepArg::__backstep_arg(&#(#derefs)* #ident, &mut #inputs, #name)
         };
@@ -255,7 +363,7 @@ fn input_statements(args: &Args, params: &[Param], inputs: &Ident) -> TokenStrea
     stmts
 }
 
-/// `(&&&&&&&W(value)).__backstep(&mut call)` in a block that imports the levels.
+/// `(&&&&&&&&&&&&&W(value)).__backstep(&mut call)` in a block that imports the levels.
 /// The method call is placed at `at` (the return type), keeping the macro's
 /// hygiene, so a "cannot record" error points at the type.
 pub(crate) fn dispatch(wrapper: &str, value: &TokenStream, call: &Ident, at: Span) -> TokenStream {
@@ -265,7 +373,7 @@ pub(crate) fn dispatch(wrapper: &str, value: &TokenStream, call: &Ident, at: Spa
         {
             #[allow(unused_imports)]
             use ::backstep::__private::dispatch::*;
-            (&&&&&&&::backstep::__private::dispatch::#wrapper(#value)).#method(&mut #call);
+            (&&&&&&&&&&&&&::backstep::__private::dispatch::#wrapper(#value)).#method(&mut #call);
         }
     }
 }
@@ -293,20 +401,33 @@ pub(crate) fn expand(args: Args, item: ItemFn) -> syn::Result<TokenStream> {
     let params = params(&sig);
     check_names(&args, &params, &sig)?;
 
+    if let Some(cost) = &args.cost {
+        check_cost(cost, &params)?;
+    }
+
     let site_span = Span::mixed_site();
     let call = Ident::new("__backstep_call", site_span);
     let inputs = Ident::new("__backstep_inputs", site_span);
     let output = Ident::new("__backstep_output", site_span);
-    let site = Ident::new("__BACKSTEP_SITE", site_span);
+    let out = Ident::new("__backstep_out", site_span);
 
     let name = args
         .name
         .as_ref()
         .map_or_else(|| key(&sig.ident), syn::LitStr::value);
-    let cost = args
-        .cost
-        .as_ref()
-        .map_or_else(|| quote!(0.0), ToTokens::to_token_stream);
+    // An inline `const` block: evaluated at compile time (so a NaN or negative
+    // price is a compile error), and, unlike a `static`, it may use `Self`
+    // and the function's generics.
+    let cost = match &args.cost {
+        Some(c) => quote_spanned! {c.span()=>
+            const {
+                let usd: f64 = #c;
+                ::core::assert!(usd >= 0.0, "`#[tool(cost = …)]` must be a number of US dollars, zero or more");
+                usd
+            }
+        },
+        None => quote!(0.0),
+    };
     let input_stmts = input_statements(&args, &params, &inputs);
     let record_inputs = if input_stmts.is_empty() {
         TokenStream::new()
@@ -317,17 +438,21 @@ pub(crate) fn expand(args: Args, item: ItemFn) -> syn::Result<TokenStream> {
             }
         }
     };
-    let site_def = quote! {
-        static #site: ::backstep::__private::Site = ::backstep::__private::Site::new(#name, #cost);
+    let enter = quote! {
+        #[allow(unused_mut)]
+        let mut #call = ::backstep::__private::Active::enter(#name, #cost);
+        #record_inputs
     };
 
-    let ret_span = match &sig.output {
-        ReturnType::Type(_, t) => t.span(),
-        ReturnType::Default => sig.ident.span(),
-    };
     let ret_ty: Option<&Type> = match &sig.output {
         ReturnType::Type(_, t) => Some(t),
         ReturnType::Default => None,
+    };
+    let shape = shape(&sig);
+    // Where a "cannot record" error points: the type that would be recorded.
+    let ret_span = match ret_ty {
+        Some(t) => recorded_type(t, &shape).span(),
+        None => sig.ident.span(),
     };
     let opaque = ret_ty.is_some_and(contains_impl);
     let skip_output = args.skip_output.is_some();
@@ -338,65 +463,49 @@ pub(crate) fn expand(args: Args, item: ItemFn) -> syn::Result<TokenStream> {
     } else {
         "Output"
     };
-    // The declared type, when it can be written in expression position.
-    let typed = |t: Option<&Type>| -> TokenStream {
-        match t {
-            Some(t) if !contains_impl(t) => quote!(#t),
-            None => quote!(()),
-            Some(_) => quote!(_),
-        }
-    };
+    // The declared type as an expression-position hint, `impl Trait` parts as
+    // `_`: enough for inference to know a `Result`'s error type early.
+    let hint = ret_ty.map_or_else(|| quote!(()), |t| infer_impl(t).to_token_stream());
     let track_caller = attrs.iter().any(|a| a.path().is_ident("track_caller"));
+    let stmts = &block.stmts;
 
-    let body: TokenStream = match shape(&sig) {
+    let body: TokenStream = match shape {
+        // Nothing comes back: only a panic can end the call.
         Shape::Never => quote! {
-            #site_def
-            #[allow(unused_mut)]
-                let mut #call = ::backstep::__private::Active::enter(&#site);
-            #record_inputs
-            #block
+            #enter
+            #(#stmts)*
         },
         Shape::Value if track_caller => {
             // A closure would make `Location::caller()` report the closure
             // (rust-lang/rust#87417), so the body stays inline and its `return`s
             // and `?`s are rewritten to record on the way out.
-            let ty = ret_ty.map_or_else(|| quote!(()), |t| quote!(#t));
-            let annot = if opaque { quote!() } else { quote!(: #ty) };
             let mut block: Block = (*block).clone();
-            rewrite::exits(
-                &mut block,
-                &call,
-                wrapper,
-                (!opaque).then_some(&ty),
-                ret_span,
-            );
+            rewrite::exits(&mut block, &call, wrapper, &hint, ret_span);
             let finish = dispatch(wrapper, &quote!(&#output), &call, ret_span);
             quote! {
-                #site_def
-                #[allow(unused_mut)]
-                let mut #call = ::backstep::__private::Active::enter(&#site);
-                #record_inputs
-                let #output #annot = #block;
+                #enter
+                // The body's tail (`todo!()`) would count as a diverging
+                // sub-expression of this `let`; it is not one in the user's code.
+                #[allow(clippy::diverging_sub_expression)]
+                let #output: #hint = #block;
+                // A body that never falls through (a retry loop left only by
+                // `return`) makes this unreachable; that is not the user's doing.
+                #[allow(unreachable_code)]
                 #finish
                 #output
             }
         }
         Shape::Value => {
-            let ty = typed(ret_ty);
             let finish = dispatch(wrapper, &quote!(&#output), &call, ret_span);
             quote! {
-                #site_def
-                #[allow(unused_mut)]
-                let mut #call = ::backstep::__private::Active::enter(&#site);
-                #record_inputs
-                let #output = ::backstep::__private::call_once::<#ty, _>(move || #block);
+                #enter
+                let #output = #call.run::<#hint, _>(move || #block);
                 #finish
                 #output
             }
         }
         Shape::Async => {
-            let out_ty = typed(ret_ty);
-            let hint = if out_ty.to_string() == "_" {
+            let type_hint = if opaque {
                 TokenStream::new()
             } else {
                 quote! {
@@ -404,64 +513,59 @@ pub(crate) fn expand(args: Args, item: ItemFn) -> syn::Result<TokenStream> {
                     // body work as in the original `async fn`.
                     #[allow(unreachable_code, clippy::diverging_sub_expression)]
                     if false {
-                        return ::backstep::__private::unreachable::<#out_ty>();
+                        return ::backstep::__private::unreachable::<#hint>();
                     }
                 }
             };
-            let out = Ident::new("__backstep_out", site_span);
+            let finish = dispatch(wrapper, &quote!(#out), &call, ret_span);
             // The body's statements go straight into the async block: wrapping
             // the block itself would trip `unused_braces` on one-line bodies.
-            let stmts = &block.stmts;
-            let finish = dispatch("Output", &quote!(#out), &call, ret_span);
-            let finish = if skip_output {
-                dispatch("Skipped", &quote!(#out), &call, ret_span)
-            } else if opaque {
-                dispatch("Opaque", &quote!(#out), &call, ret_span)
-            } else {
-                finish
-            };
             quote! {
-                #site_def
                 #[allow(unused_mut)]
-                let mut #call = ::backstep::__private::Active::start_async(&#site);
+                let mut #call = ::backstep::__private::Active::start_async(#name, #cost);
                 #record_inputs
                 ::backstep::__private::Traced::new(
                     #call,
-                    async move { #hint #(#stmts)* },
-                    |mut #call, #out| #finish,
+                    async move { #type_hint #(#stmts)* },
+                    |mut #call, #out: &#hint| #finish,
                 ).await
             }
         }
         Shape::ImplFuture | Shape::BoxedFuture => {
-            let boxed = matches!(shape(&sig), Shape::BoxedFuture);
-            let ty = typed(ret_ty);
-            let out = Ident::new("__backstep_out", site_span);
+            let out_ty = ret_ty
+                .and_then(future_output)
+                .map_or_else(|| quote!(_), |t| infer_impl(&t).to_token_stream());
             let out_wrapper = if skip_output { "Skipped" } else { "Output" };
             let finish = dispatch(out_wrapper, &quote!(#out), &call, ret_span);
             let traced = quote! {
-                ::backstep::__private::Traced::new(#call, #output, |mut #call, #out| #finish)
+                ::backstep::__private::Traced::new(#call, #output, |mut #call, #out: &#out_ty| #finish)
             };
-            let wrapped = if boxed {
+            let wrapped = if matches!(shape, Shape::BoxedFuture) {
                 quote!(::std::boxed::Box::pin(#traced))
             } else {
                 traced
             };
             quote! {
-                #site_def
-                #[allow(unused_mut)]
-                let mut #call = ::backstep::__private::Active::enter(&#site);
-                #record_inputs
-                let #output = ::backstep::__private::call_once::<#ty, _>(move || #block);
+                #enter
+                let #output = #call.run::<#hint, _>(move || #block);
                 #wrapped
             }
         }
     };
 
     let defaultness = modifiers.defaultness;
+    // Inner attributes of the body (`#![allow(…)]`) stay at the top of the body.
+    let (inner, outer): (Vec<Attribute>, Vec<Attribute>) = attrs
+        .into_iter()
+        .partition(|a| matches!(a.style, syn::AttrStyle::Inner(_)));
+    // The body keeps the user's braces (their span), so lints that look at the
+    // whole function (`needless_pass_by_value`, `must_use_candidate`) still
+    // judge the user's function rather than skipping it as macro output.
+    let mut body =
+        proc_macro2::Group::new(proc_macro2::Delimiter::Brace, quote! { #(#inner)* #body });
+    body.set_span(block.brace_token.span.join());
     Ok(quote! {
-        #(#attrs)*
-        #vis #defaultness #sig {
-            #body
-        }
+        #(#outer)*
+        #vis #defaultness #sig #body
     })
 }

@@ -43,9 +43,18 @@ fn not_a_function(item: &proc_macro2::TokenStream) -> syn::Error {
             );
         }
     }
-    let span_tokens: proc_macro2::TokenStream = item.clone().into_iter().take(3).collect();
-    syn::Error::new_spanned(
-        span_tokens,
-        "`#[tool]` can only be put on a function (free function, method or trait-impl method)",
-    )
+    // Point at the item's keyword, not at its whole (maybe long) body.
+    let first = item.clone().into_iter().find(|t| {
+        !matches!(
+            t,
+            proc_macro2::TokenTree::Punct(_) | proc_macro2::TokenTree::Group(_)
+        )
+    });
+    let span = first.map_or_else(proc_macro2::Span::call_site, |t| t.span());
+    let message = if syn::parse2::<syn::ItemImpl>(item.clone()).is_ok() {
+        "`#[tool]` goes on each method to record, not on the `impl` block"
+    } else {
+        "`#[tool]` can only be put on a function (free function, method or trait-impl method)"
+    };
+    syn::Error::new(span, message)
 }

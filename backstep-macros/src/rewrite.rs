@@ -14,7 +14,7 @@ use crate::expand::dispatch;
 struct Exits<'a> {
     call: &'a Ident,
     wrapper: &'a str,
-    ty: Option<&'a TokenStream>,
+    ty: &'a TokenStream,
     at: proc_macro2::Span,
 }
 
@@ -22,7 +22,8 @@ impl Exits<'_> {
     /// `return value` that records the call first.
     fn recorded_return(&self, ret: syn::token::Return, value: &TokenStream) -> TokenStream {
         let tmp = Ident::new("__backstep_returned", proc_macro2::Span::mixed_site());
-        let annot = self.ty.map(|t| quote!(: #t));
+        let ty = self.ty;
+        let annot = quote!(: #ty);
         let finish = dispatch(self.wrapper, &quote!(&#tmp), self.call, self.at);
         quote_spanned! {ret.span()=>
             #ret {
@@ -52,8 +53,10 @@ impl VisitMut for Exits<'_> {
                 // `expr?` spelled out so its early exit is a recorded `return`.
                 self.visit_expr_mut(&mut t.expr);
                 let q = t.question_token.span();
-                let v = Ident::new("__backstep_value", proc_macro2::Span::mixed_site());
-                let r = Ident::new("__backstep_residual", proc_macro2::Span::mixed_site());
+                // Hygienic names placed at the `?`, so errors point there.
+                let at_q = proc_macro2::Span::mixed_site().located_at(q);
+                let v = Ident::new("__backstep_value", at_q);
+                let r = Ident::new("__backstep_residual", at_q);
                 let residual = quote_spanned! {q=>
                     ::backstep::__private::question::FromResidual::from_residual(#r)
                 };
@@ -79,7 +82,7 @@ pub(crate) fn exits(
     block: &mut Block,
     call: &Ident,
     wrapper: &str,
-    ty: Option<&TokenStream>,
+    ty: &TokenStream,
     at: proc_macro2::Span,
 ) {
     Exits {
