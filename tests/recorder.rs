@@ -1,0 +1,363 @@
+//! The recorder as a whole: concurrency, exact costs, the log file (streamed,
+//! crash-safe, ended), environment switches and failures that must not stop
+//! the program. Scenarios that need a fresh process (environment variables are
+//! read once, a process gets killed) run this test binary again as a child.
+
+use std::collections::HashSet;
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+
+use backstep::{tool, Cost, Log, Status};
+use serde_json::json;
+
+fn temp_path(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("backstep-recorder-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let p = dir.join(name);
+    let _ = std::fs::remove_file(&p);
+    p
+}
+
+/// Runs the `child` test of this binary with `scenario` and extra environment.
+fn spawn_child(scenario: &str, envs: &[(&str, &str)]) -> Command {
+    let mut cmd = Command::new(std::env::current_exe().unwrap());
+    cmd.args([
+        "child",
+        "--exact",
+        "--ignored",
+        "--nocapture",
+        "--test-threads=1",
+    ])
+    .env("BACKSTEP_TEST_SCENARIO", scenario)
+    .env_remove("BACKSTEP_LOG")
+    .env_remove("BACKSTEP")
+    .env_remove("BACKSTEP_SESSION");
+    for (k, v) in envs {
+        cmd.env(k, v);
+    }
+    cmd
+}
+
+#[tool(cost = 0.003)]
+fn priced(i: u32) -> u32 {
+    i
+}
+
+#[tool]
+fn threaded(thread: usize, i: usize) -> usize {
+    thread * 10_000 + i
+}
+
+#[tool]
+fn hang_forever(reason: &str) {
+    let _ = reason;
+    loop {
+        std::thread::park();
+    }
+}
+
+#[tool]
+fn dumped(word: &str) -> usize {
+    word.len()
+}
+
+/// Not a test of its own: the body of the child processes started above.
+#[test]
+#[ignore = "run by the other tests as a child process"]
+fn child() {
+    let scenario = std::env::var("BACKSTEP_TEST_SCENARIO").expect("started by a parent test");
+    match scenario.as_str() {
+        // 50 calls stream to BACKSTEP_LOG, then one call that never finishes.
+        "crash" => {
+            for i in 0..50 {
+                priced(i);
+            }
+            println!("ready");
+            hang_forever("waiting to be killed");
+        }
+        // A session started by the builder, ended by dropping its guard.
+        "session" => {
+            let path = std::env::var("OUT").unwrap();
+            let guard = backstep::init()
+                .log_file(&path)
+                .name("recorder-test")
+                .install();
+            assert_eq!(guard.log_path(), Some(std::path::Path::new(&path)));
+            priced(1);
+            priced(2);
+            drop(guard);
+        }
+        // Recording switched off by the environment.
+        "off" => {
+            assert!(!backstep::is_enabled());
+            assert_eq!(priced(7), 7);
+            assert!(backstep::log().is_empty());
+            backstep::set_enabled(true);
+            priced(8);
+            assert_eq!(backstep::log().len(), 1);
+        }
+        // The log cannot be opened or written: warn once, keep calls in memory.
+        "unwritable" => {
+            for i in 0..10 {
+                assert_eq!(priced(i), i);
+            }
+            let log = backstep::log();
+            assert_eq!(log.len(), 10);
+            assert_eq!(log.total_cost(), Cost::from_usd(0.03));
+        }
+        other => panic!("unknown scenario {other}"),
+    }
+}
+
+#[test]
+fn eight_threads_record_exactly_eight_thousand_calls() {
+    let handles: Vec<_> = (0..8)
+        .map(|t| {
+            std::thread::Builder::new()
+                .name(format!("worker-{t}"))
+                .spawn(move || {
+                    for i in 0..1000 {
+                        assert_eq!(threaded(t, i), t * 10_000 + i);
+                    }
+                })
+                .unwrap()
+        })
+        .collect();
+    for h in handles {
+        h.join().unwrap();
+    }
+    let log = backstep::log();
+    let calls: Vec<_> = log.by_tool("threaded").collect();
+    assert_eq!(calls.len(), 8000);
+    let seqs: HashSet<u64> = calls.iter().map(|c| c.seq()).collect();
+    assert_eq!(seqs.len(), 8000, "every call has its own seq");
+    let mut seen = HashSet::new();
+    for c in &calls {
+        let t: usize = c.input("thread").unwrap();
+        let i: usize = c.input("i").unwrap();
+        assert_eq!(c.output::<usize>().unwrap(), t * 10_000 + i);
+        assert_eq!(c.thread(), format!("worker-{t}"));
+        assert_eq!(c.parent(), None);
+        assert_eq!(c.status(), Status::Ok);
+        assert!(seen.insert((t, i)), "call ({t}, {i}) recorded twice");
+    }
+    // Within one thread, seqs follow call order.
+    for t in 0..8 {
+        let mine: Vec<_> = calls
+            .iter()
+            .filter(|c| c.thread() == format!("worker-{t}"))
+            .map(|c| (c.seq(), c.input::<usize>("i").unwrap()))
+            .collect();
+        assert!(mine.windows(2).all(|w| w[0].0 < w[1].0 && w[0].1 < w[1].1));
+    }
+}
+
+#[test]
+fn a_thousand_calls_at_three_tenths_of_a_cent_cost_exactly_three_dollars() {
+    for i in 0..1000 {
+        priced(i + 1_000_000);
+    }
+    let log = backstep::log();
+    let total: Cost = log
+        .by_tool("priced")
+        .filter(|c| c.input::<u32>("i").unwrap() >= 1_000_000)
+        .map(backstep::Call::cost)
+        .sum();
+    assert_eq!(total, Cost::from_usd(3.0));
+    assert_eq!(total.picodollars(), 3_000_000_000_000);
+    assert_eq!(total.usd(), 3.0);
+    assert_eq!(total.to_string(), "$3");
+}
+
+#[test]
+fn dump_writes_a_log_that_reads_back_equal() {
+    dumped("alpha");
+    dumped("beta");
+    let path = temp_path("dump.jsonl");
+    backstep::dump(&path).unwrap();
+    let back = Log::open(&path).unwrap();
+    let mine: Vec<_> = back.by_tool("dumped").collect();
+    assert_eq!(mine.len(), 2);
+    assert_eq!(mine[0].inputs(), json!({"word": "alpha"}));
+    assert_eq!(mine[0].output_json(), "5");
+    assert_eq!(mine[1].inputs(), json!({"word": "beta"}));
+    assert_eq!(mine[1].output_json(), "4");
+    let live = backstep::log();
+    let live_calls: Vec<_> = live.by_tool("dumped").collect();
+    assert_eq!(mine[0].seq(), live_calls[0].seq());
+    assert_eq!(mine[0].started_at(), {
+        // the file keeps microseconds
+        let t = live_calls[0].started_at();
+        let d = t.duration_since(std::time::UNIX_EPOCH).unwrap();
+        std::time::UNIX_EPOCH
+            + std::time::Duration::from_micros(u64::try_from(d.as_micros()).unwrap())
+    });
+}
+
+#[test]
+fn killed_process_leaves_every_completed_call_in_the_log() {
+    let path = temp_path("crash.jsonl");
+    let mut proc = spawn_child("crash", &[("BACKSTEP_LOG", path.to_str().unwrap())])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut out = BufReader::new(proc.stdout.take().unwrap());
+    let mut line = String::new();
+    loop {
+        line.clear();
+        assert!(
+            out.read_line(&mut line).unwrap() > 0,
+            "child ended before it was ready"
+        );
+        if line.trim_end().ends_with("ready") {
+            break;
+        }
+    }
+    proc.kill().unwrap(); // SIGKILL: no destructor, no flush, no end line
+    proc.wait().unwrap();
+
+    let log = Log::open(&path).unwrap();
+    assert_eq!(
+        log.len(),
+        50,
+        "the call in flight is not there, every finished one is"
+    );
+    for (i, c) in log.iter().enumerate() {
+        assert_eq!(c.tool(), "priced");
+        assert_eq!(c.seq(), i as u64);
+        assert_eq!(c.inputs(), json!({ "i": i }));
+        assert_eq!(c.output::<usize>().unwrap(), i);
+        assert_eq!(c.status(), Status::Ok);
+        assert_eq!(c.cost(), Cost::from_usd(0.003));
+    }
+    assert_eq!(log.total_cost(), Cost::from_usd(0.15));
+    let session = &log.sessions()[0];
+    assert_eq!(session.format(), Some(1));
+    assert!(session.ended().is_none(), "a killed run has no end line");
+    assert!(log.warnings().is_empty());
+
+    // A kill in the middle of a write leaves a cut line: it is dropped with a warning.
+    let mut text = std::fs::read_to_string(&path).unwrap();
+    text.push_str(r#"{"type":"call","session":"x","seq":50,"par"#);
+    std::fs::write(&path, &text).unwrap();
+    let log = Log::open(&path).unwrap();
+    assert_eq!(log.len(), 50);
+    assert_eq!(log.warnings().len(), 1);
+    assert!(
+        log.warnings()[0].contains(":52: last line is cut off"),
+        "{:?}",
+        log.warnings()
+    );
+}
+
+#[test]
+fn a_session_log_has_a_header_the_calls_and_an_end_line() {
+    let path = temp_path("session.jsonl");
+    let status = spawn_child("session", &[("OUT", path.to_str().unwrap())])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let text = std::fs::read_to_string(&path).unwrap();
+    let lines: Vec<serde_json::Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 4, "{text}");
+    let header = &lines[0];
+    assert_eq!(header["type"], "session");
+    assert_eq!(header["name"], "recorder-test");
+    assert_eq!(header["format"], 1);
+    assert_eq!(header["backstep_version"], env!("CARGO_PKG_VERSION"));
+    assert!(header["pid"].as_u64().unwrap() > 0);
+    let id = header["session"].as_str().unwrap();
+    assert_eq!(id.len(), 16);
+    for (call, i) in lines[1..3].iter().zip([1, 2]) {
+        assert_eq!(call["type"], "call");
+        assert_eq!(call["session"], id);
+        assert_eq!(call["tool"], "priced");
+        assert_eq!(call["inputs"], json!({ "i": i }));
+        assert_eq!(call["output"], i);
+        assert_eq!(call["status"], "ok");
+        assert_eq!(call["error"], serde_json::Value::Null);
+        assert_eq!(call["parent"], serde_json::Value::Null);
+        assert_eq!(call["cost_usd"], 0.003);
+        assert_eq!(
+            call["thread"], "child",
+            "the test harness names the thread after the test"
+        );
+        let keys: Vec<&str> = call
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect();
+        let mut expected = vec![
+            "cost_usd",
+            "duration_ms",
+            "error",
+            "inputs",
+            "output",
+            "parent",
+            "seq",
+            "session",
+            "started_at",
+            "status",
+            "thread",
+            "tool",
+            "type",
+        ];
+        expected.sort_unstable();
+        let mut keys = keys;
+        keys.sort_unstable();
+        assert_eq!(keys, expected);
+    }
+    let end = &lines[3];
+    assert_eq!(end["type"], "end");
+    assert_eq!(end["session"], id);
+    assert_eq!(end["calls"], 2);
+    assert_eq!(end["errors"], 0);
+    assert_eq!(end["cost_usd"], 0.006);
+    let log = Log::open(&path).unwrap();
+    assert_eq!(log.sessions()[0].ended().unwrap().calls(), 2);
+    assert_eq!(log.sessions()[0].name(), Some("recorder-test"));
+}
+
+#[test]
+fn backstep_off_records_nothing_until_switched_on() {
+    let out = spawn_child("off", &[("BACKSTEP", "off")]).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+fn assert_warns_once(log_path: &str, expected: &str) {
+    let out = spawn_child("unwritable", &[("BACKSTEP_LOG", log_path)])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let warnings: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.starts_with("backstep: warning:"))
+        .collect();
+    assert_eq!(warnings.len(), 1, "{stderr}");
+    assert!(warnings[0].contains(expected), "{stderr}");
+}
+
+#[test]
+fn an_unopenable_log_path_warns_once_and_records_in_memory() {
+    assert_warns_once(
+        "/proc/backstep-cannot-create/run.jsonl",
+        "cannot open the session log /proc/backstep-cannot-create/run.jsonl",
+    );
+}
+
+#[test]
+fn a_full_disk_warns_once_and_records_in_memory() {
+    // /dev/full accepts the open and fails every write with ENOSPC.
+    assert_warns_once("/dev/full", "cannot write to the session log /dev/full");
+}

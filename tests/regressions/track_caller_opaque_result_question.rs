@@ -1,0 +1,21 @@
+//! Regression: `?` in a `#[track_caller]` tool returning `Result<impl Serialize, E>`
+//! fails to compile (E0277 "the trait bound `std::io::Error: Deref` is not
+//! satisfied", on `Opaque<'_, Result<_, std::io::Error>>`).
+use serde::Serialize;
+
+#[backstep::tool]
+#[track_caller]
+fn tc_opaque_read(path: &str) -> Result<impl Serialize, std::io::Error> {
+    let text = std::fs::read_to_string(path)?;
+    Ok(text.len())
+}
+
+fn main() {
+    assert!(tc_opaque_read("/definitely/not/here").is_err());
+    let log = backstep::log();
+    let call = log.by_tool("tc_opaque_read").next().unwrap();
+    assert_eq!(call.inputs_json(), r#"{"path":"/definitely/not/here"}"#);
+    assert_eq!(call.output_json(), "null");
+    assert_eq!(call.status(), backstep::Status::Error);
+    assert_eq!(call.error(), Some("No such file or directory (os error 2)"));
+}

@@ -1,0 +1,9 @@
+#[backstep::tool]
+fn count(query: String) -> u32 {
+    if query.is_empty() {
+        return "none";
+    }
+    1
+}
+
+fn main() {}

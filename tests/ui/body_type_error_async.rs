@@ -1,0 +1,7 @@
+#[backstep::tool]
+async fn search(query: String) -> String {
+    let x: u32 = "s";
+    format!("{query}{x}")
+}
+
+fn main() {}

@@ -1,0 +1,6 @@
+#[backstep::tool]
+fn count(query: String) -> u32 {
+    query
+}
+
+fn main() {}

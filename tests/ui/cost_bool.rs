@@ -1,0 +1,6 @@
+#[backstep::tool(cost = true)]
+fn search(query: String) -> String {
+    query
+}
+
+fn main() {}

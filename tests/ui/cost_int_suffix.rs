@@ -1,0 +1,6 @@
+#[backstep::tool(cost = 3u32)]
+fn search(query: String) -> String {
+    query
+}
+
+fn main() {}

@@ -1,0 +1,6 @@
+#[backstep::tool(cost = "cheap")]
+fn search(query: String) -> String {
+    query
+}
+
+fn main() {}

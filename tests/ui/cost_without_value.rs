@@ -1,0 +1,6 @@
+#[backstep::tool(cost)]
+fn search(query: String) -> String {
+    query
+}
+
+fn main() {}

@@ -1,0 +1,6 @@
+#[backstep::tool(name = "a", name = "b")]
+fn search(query: String) -> String {
+    query
+}
+
+fn main() {}

@@ -1,0 +1,6 @@
+#[backstep::tool(skip(client), skip(api_key))]
+fn search(client: String, api_key: String, query: String) -> String {
+    format!("{client}{api_key}{query}")
+}
+
+fn main() {}

@@ -1,0 +1,6 @@
+#[backstep::tool(name = "")]
+fn search(query: String) -> String {
+    query
+}
+
+fn main() {}

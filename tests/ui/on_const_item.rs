@@ -1,0 +1,4 @@
+#[backstep::tool]
+const LIMIT: u32 = 10;
+
+fn main() {}

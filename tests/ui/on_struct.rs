@@ -1,0 +1,6 @@
+#[backstep::tool]
+struct Search {
+    query: String,
+}
+
+fn main() {}

@@ -1,0 +1,6 @@
+trait Tools {
+    #[backstep::tool]
+    fn search(&self, query: String) -> String;
+}
+
+fn main() {}

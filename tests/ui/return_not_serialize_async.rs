@@ -1,0 +1,9 @@
+struct Page;
+
+#[backstep::tool]
+async fn fetch(url: String) -> Page {
+    let _ = url;
+    Page
+}
+
+fn main() {}

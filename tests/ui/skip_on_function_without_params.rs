@@ -1,0 +1,6 @@
+#[backstep::tool(skip(query))]
+fn ping() -> String {
+    "pong".to_string()
+}
+
+fn main() {}

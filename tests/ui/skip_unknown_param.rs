@@ -1,0 +1,6 @@
+#[backstep::tool(skip(nope))]
+fn search(query: String, limit: u32) -> String {
+    format!("{query}{limit}")
+}
+
+fn main() {}

@@ -1,0 +1,8 @@
+#[backstep::tool]
+#[track_caller]
+fn first(words: Vec<String>) -> Result<String, std::io::Error> {
+    let w = words.first()?;
+    Ok(w.clone())
+}
+
+fn main() {}

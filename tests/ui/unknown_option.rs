@@ -1,0 +1,6 @@
+#[backstep::tool(foo)]
+fn search(query: String) -> String {
+    query
+}
+
+fn main() {}

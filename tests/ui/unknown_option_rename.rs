@@ -1,0 +1,6 @@
+#[backstep::tool(rename = "web_search")]
+fn search(query: String) -> String {
+    query
+}
+
+fn main() {}
