@@ -32,6 +32,10 @@ pub use backstep_core::{
     add_cost, dump, init, is_enabled, log, set_enabled, Builder, Call, Cost, Log, LogError,
     Session, SessionEnd, SessionGuard, Status, ToolStats, ValueError, FORMAT_VERSION,
 };
+pub use backstep_core::{
+    json_diff, mode, replay_from, replay_unused, Divergence, DivergenceKind, Matching, Mode,
+    PathDiff, ReplayedError,
+};
 
 /// Records every call of the function it is put on.
 ///

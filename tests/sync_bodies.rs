@@ -17,7 +17,7 @@ use serde_json::{json, Value};
 
 #[path = "sync_support/mod.rs"]
 mod sync_support;
-use sync_support::{assert_err, assert_ok, only, with_inputs};
+use sync_support::{assert_err, assert_err_value, assert_ok, only, with_inputs};
 
 // ---------------------------------------------------------------------------
 // Bodies: early exits and control flow keep their meaning
@@ -250,11 +250,12 @@ fn user_types_shadowing_result_option_box() {
     );
     assert!(shadowing::shadowed_result(0).is_err());
     assert!(shadowing::shadowed_result(4).is_ok());
-    // `Box` here is a user type that is only Debug: its Debug text is recorded.
-    assert_err(
+    // `Box` here is a user type that is Debug (its text) and Serialize (its value).
+    assert_err_value(
         &with_inputs("hygiene_shadowed_result", &json!({"x": 0})),
         json!({"x": 0}),
         "Box(0)",
+        "0",
     );
     assert_ok(
         &with_inputs("hygiene_shadowed_result", &json!({"x": 4})),

@@ -106,6 +106,8 @@ pub struct Call {
     pub(crate) duration: Duration,
     pub(crate) cost: Cost,
     pub(crate) thread: Arc<str>,
+    /// Served from a recorded log instead of running (replay, resume).
+    pub(crate) replayed: bool,
 }
 
 impl Call {
@@ -227,5 +229,13 @@ impl Call {
     #[must_use]
     pub fn thread(&self) -> &str {
         &self.thread
+    }
+
+    /// Whether the call was answered from a recorded log instead of running
+    /// (replay or resume): its output, status, cost and duration are the
+    /// recorded ones, and nothing was paid for it again.
+    #[must_use]
+    pub fn replayed(&self) -> bool {
+        self.replayed
     }
 }

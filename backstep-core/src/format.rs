@@ -3,7 +3,8 @@
 //! Every line is one JSON object with a `"type"`:
 //! - `"session"`: `session`, `name`, `started_at`, `pid`, `backstep_version`, `format`;
 //! - `"call"`: `session`, `seq`, `parent`, `tool`, `inputs`, `output`, `status`,
-//!   `error`, `started_at`, `duration_ms`, `cost_usd`, `thread`;
+//!   `error`, `started_at`, `duration_ms`, `cost_usd`, `thread`, and
+//!   `"replayed": true` on calls served from a recording;
 //! - `"end"`: `session`, `ended_at`, `calls`, `errors`, `panicked`, `cancelled`, `cost_usd`.
 //!
 //! Costs are written as exact decimals from integer picodollars, and parsed back
@@ -98,6 +99,9 @@ pub(crate) fn write_call(out: &mut String, c: &Call) {
     c.cost.write_decimal(out);
     out.push_str(",\"thread\":");
     write_str(out, &c.thread);
+    if c.replayed {
+        out.push_str(",\"replayed\":true");
+    }
     out.push_str("}\n");
 }
 
@@ -181,6 +185,8 @@ struct RawLine<'a> {
     #[serde(borrow)]
     ended_at: Option<Cow<'a, str>>,
     calls: Option<u64>,
+    #[serde(default)]
+    replayed: bool,
     errors: Option<u64>,
     panicked: Option<u64>,
     cancelled: Option<u64>,
@@ -254,6 +260,7 @@ pub(crate) fn parse_line(line: &str, interner: &mut Interner) -> Result<Line, St
                 duration: Duration::from_secs_f64(duration_ms / 1000.0),
                 cost: parse_cost(raw.cost_usd)?,
                 thread: interner.get(raw.thread.as_deref().unwrap_or("")),
+                replayed: raw.replayed,
             }))
         }
         "session" => {
@@ -306,6 +313,7 @@ mod tests {
             duration: Duration::from_nanos(1_500_250),
             cost: Cost::from_usd(0.003),
             thread: "main".into(),
+            replayed: false,
         }
     }
 

@@ -11,19 +11,27 @@ mod call;
 mod cost;
 mod error;
 mod format;
+mod jsondiff;
 mod log;
 mod recorder;
+mod replay;
 mod runtime;
 mod session;
 mod sink;
 mod time;
 
+pub use __private::dispatch::ReplayedError;
 pub use call::{Call, Status};
 pub use cost::Cost;
 pub use error::{LogError, ValueError};
 pub use format::FORMAT_VERSION;
+pub use jsondiff::{json_diff, PathDiff};
 pub use log::{Log, ToolStats};
-pub use recorder::{dump, init, is_enabled, log, set_enabled, Builder, SessionGuard};
+pub use recorder::{
+    dump, init, is_enabled, log, mode, replay_from, replay_unused, set_enabled, Builder, Mode,
+    SessionGuard,
+};
+pub use replay::{Divergence, DivergenceKind, Matching};
 pub use runtime::add_cost;
 pub use session::{Session, SessionEnd};
 

@@ -10,8 +10,21 @@ use crate::call::{Call, Status};
 use crate::cost::Cost;
 use crate::format;
 use crate::log::Log;
+use crate::replay::{Divergence, Matching, Replayer};
 use crate::session::{Session, SessionEnd};
 use crate::sink::FileSink;
+
+/// Called with the report when a replay diverges, before the run stops.
+pub(crate) type DivergenceHook = Arc<dyn Fn(&Divergence) + Send + Sync>;
+
+/// Set while a replay or resume is active: the one extra load a tool call
+/// pays to know whether to look for a recorded answer.
+static REPLAYING: AtomicBool = AtomicBool::new(false);
+
+#[inline]
+pub(crate) fn replaying() -> bool {
+    REPLAYING.load(Ordering::Relaxed)
+}
 
 const UNINIT: u8 = 0;
 const ON: u8 = 1;
@@ -49,6 +62,19 @@ struct Totals {
     cost: Cost,
 }
 
+impl Totals {
+    fn add(&mut self, call: &Call) {
+        self.calls += 1;
+        match call.status {
+            Status::Ok => {}
+            Status::Error => self.errors += 1,
+            Status::Panicked => self.panicked += 1,
+            Status::Cancelled => self.cancelled += 1,
+        }
+        self.cost += call.cost;
+    }
+}
+
 struct Memory {
     sessions: Vec<Session>,
     calls: Vec<Call>,
@@ -57,6 +83,8 @@ struct Memory {
 
 pub(crate) struct Recorder {
     session: RwLock<Arc<str>>,
+    replay: RwLock<Option<Arc<Replayer>>>,
+    on_divergence: RwLock<Option<DivergenceHook>>,
     memory: Mutex<Memory>,
     sink: Mutex<Output>,
 }
@@ -68,6 +96,8 @@ pub(crate) struct Recorder {
 struct Output {
     file: Option<FileSink>,
     header: Option<String>,
+    /// Resume: replayed calls are already in the file.
+    skip_replayed: bool,
 }
 
 impl Output {
@@ -169,6 +199,8 @@ pub(crate) fn recorder() -> &'static Recorder {
             .and_then(|p| open_sink(Path::new(&p)));
         let r = Recorder {
             session: RwLock::new(session.id.clone()),
+            replay: RwLock::new(None),
+            on_divergence: RwLock::new(None),
             memory: Mutex::new(Memory {
                 sessions: vec![session.clone()],
                 calls: Vec::new(),
@@ -183,6 +215,7 @@ pub(crate) fn recorder() -> &'static Recorder {
             sink: Mutex::new(Output {
                 file: sink,
                 header: Some(header_line(&session)),
+                skip_replayed: false,
             }),
         };
         let _ = STATE.compare_exchange(
@@ -195,7 +228,152 @@ pub(crate) fn recorder() -> &'static Recorder {
     })
 }
 
+/// `BACKSTEP_REPLAY` / `BACKSTEP_RESUME`, applied once the recorder exists.
+fn replay_from_env() -> Option<ReplaySource> {
+    let matching = match std::env::var("BACKSTEP_REPLAY_MATCH").as_deref() {
+        Ok("by_inputs" | "by-inputs") => Matching::ByInputs,
+        _ => Matching::Strict,
+    };
+    let var = |k: &str| {
+        std::env::var_os(k)
+            .filter(|p| !p.is_empty())
+            .map(PathBuf::from)
+    };
+    if let Some(p) = var("BACKSTEP_RESUME") {
+        return Some(ReplaySource {
+            path: p,
+            kind: ReplayKind::Resume,
+            matching,
+        });
+    }
+    var("BACKSTEP_REPLAY").map(|p| ReplaySource {
+        path: p,
+        kind: ReplayKind::Replay,
+        matching,
+    })
+}
+
+static ENV_REPLAY: OnceLock<()> = OnceLock::new();
+
+/// The recorder, with any replay the environment asks for started.
+pub(crate) fn ensure_env_replay() {
+    ENV_REPLAY.get_or_init(|| {
+        if let Some(src) = replay_from_env() {
+            let r = recorder();
+            if r.replay
+                .read()
+                .unwrap_or_else(PoisonError::into_inner)
+                .is_none()
+            {
+                r.close_current();
+                r.start_replay(&src, None, None);
+            }
+        }
+    });
+}
+
 impl Recorder {
+    pub(crate) fn replayer(&self) -> Option<Arc<Replayer>> {
+        self.replay
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    pub(crate) fn divergence_hook(&self) -> Option<DivergenceHook> {
+        self.on_divergence
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Loads the recording and starts the session that replays (or resumes) it.
+    /// A recording that cannot be read stops the program: running live
+    /// instead would do the very work (and spend the money) replay avoids.
+    fn start_replay(
+        &self,
+        src: &ReplaySource,
+        name: Option<String>,
+        log_path: Option<PathBuf>,
+    ) -> Option<PathBuf> {
+        let resume = src.kind == ReplayKind::Resume;
+        let replayer = match Replayer::load(&src.path, src.matching, resume) {
+            Ok(r) => r,
+            Err(e) => panic!(
+                "backstep: cannot {} {}: {e}",
+                if resume { "resume from" } else { "replay" },
+                src.path.display()
+            ),
+        };
+        let opened = if resume {
+            // Resume appends to the recorded session: same id, no new header,
+            // totals counting what is already in the file.
+            let recorded = Log::open(&src.path)
+                .map(|l| l.last_session())
+                .unwrap_or_default();
+            let session = replayer
+                .session
+                .clone()
+                .unwrap_or_else(|| new_session(name.clone()));
+            {
+                let mut mem = lock(&self.memory);
+                let t = &mut mem.totals;
+                *t = Totals {
+                    calls: 0,
+                    errors: 0,
+                    panicked: 0,
+                    cancelled: 0,
+                    cost: Cost::ZERO,
+                };
+                for c in recorded.calls() {
+                    t.add(c);
+                }
+                mem.sessions.push(Session {
+                    end: None,
+                    ..session.clone()
+                });
+            }
+            *self.session.write().unwrap_or_else(PoisonError::into_inner) = session.id.clone();
+            let mut out = lock(&self.sink);
+            out.file = open_sink(&src.path);
+            out.header = None;
+            out.skip_replayed = true;
+            out.file.as_ref().map(|s| s.path().to_path_buf())
+        } else {
+            let same = log_path.as_ref().is_some_and(|p| {
+                std::fs::canonicalize(p).ok() == std::fs::canonicalize(&src.path).ok()
+            });
+            let log_path = if same {
+                warn_once(
+                    &WARNED_OPEN,
+                    &format!(
+                        "not writing the replay's own log to {}: it is the recording being replayed",
+                        src.path.display()
+                    ),
+                );
+                None
+            } else {
+                log_path
+            };
+            let opened = self.start_session(name, log_path);
+            lock(&self.sink).skip_replayed = false;
+            opened
+        };
+        *self.replay.write().unwrap_or_else(PoisonError::into_inner) = Some(Arc::new(replayer));
+        REPLAYING.store(true, Ordering::Relaxed);
+        STATE.store(ON, Ordering::Relaxed);
+        opened
+    }
+
+    fn stop_replay(&self) -> Option<Arc<Replayer>> {
+        REPLAYING.store(false, Ordering::Relaxed);
+        lock(&self.sink).skip_replayed = false;
+        self.replay
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take()
+    }
+
     pub(crate) fn session_id(&self) -> Arc<str> {
         self.session
             .read()
@@ -208,7 +386,7 @@ impl Recorder {
     pub(crate) fn record(&self, call: Call) {
         {
             let mut out = lock(&self.sink);
-            if out.file.is_some() {
+            if out.file.is_some() && !(call.replayed && out.skip_replayed) {
                 crate::runtime::with_line_buffer(|buf| {
                     format::write_call(buf, &call);
                     out.write(buf);
@@ -216,15 +394,9 @@ impl Recorder {
             }
         }
         let mut mem = lock(&self.memory);
-        let t = &mut mem.totals;
-        t.calls += 1;
-        match call.status {
-            Status::Ok => {}
-            Status::Error => t.errors += 1,
-            Status::Panicked => t.panicked += 1,
-            Status::Cancelled => t.cancelled += 1,
+        if !(call.replayed && lock(&self.sink).skip_replayed) {
+            mem.totals.add(&call);
         }
-        t.cost += call.cost;
         mem.calls.push(call);
     }
 
@@ -258,7 +430,7 @@ impl Recorder {
 
     /// Ends the current session, or forgets it if it recorded nothing and
     /// wrote nothing (the one started from the environment before `install`).
-    fn close_current(&self) {
+    pub(crate) fn close_current(&self) {
         let id = self.session_id();
         let mut mem = lock(&self.memory);
         let unused = mem.totals.calls == 0 && !mem.calls.iter().any(|c| c.session == id);
@@ -377,11 +549,100 @@ pub fn init() -> Builder {
 }
 
 /// Settings for a recording session, from [`init`].
-#[derive(Debug, Default, Clone)]
+#[derive(Default, Clone)]
 pub struct Builder {
     path: Option<PathBuf>,
     name: Option<String>,
     enabled: Option<bool>,
+    replay: Option<(PathBuf, ReplayKind)>,
+    matching: Option<Matching>,
+    on_divergence: Option<DivergenceHook>,
+}
+
+impl std::fmt::Debug for Builder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Builder")
+            .field("path", &self.path)
+            .field("name", &self.name)
+            .field("enabled", &self.enabled)
+            .field("replay", &self.replay)
+            .field("matching", &self.matching)
+            .field("on_divergence", &self.on_divergence.is_some())
+            .finish()
+    }
+}
+
+/// What a session does with tool calls.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    /// Tools run; their calls are recorded.
+    Record,
+    /// Tools are answered from a recorded log and do not run.
+    Replay,
+    /// Tools are answered from a recorded log while it lasts, then run live,
+    /// appending to that log.
+    Resume,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum ReplayKind {
+    Replay,
+    Resume,
+    Auto,
+}
+
+pub(crate) struct ReplaySource {
+    pub(crate) path: PathBuf,
+    pub(crate) kind: ReplayKind,
+    pub(crate) matching: Matching,
+}
+
+/// Whether this session records, replays or resumes.
+///
+/// ```
+/// # use backstep_core as backstep;
+/// if backstep::mode() == backstep::Mode::Replay {
+///     println!("(replaying: no tool runs, nothing is paid)");
+/// }
+/// ```
+#[must_use]
+pub fn mode() -> Mode {
+    ensure_env_replay();
+    match recorder().replayer() {
+        Some(r) if r.resume => Mode::Resume,
+        Some(_) => Mode::Replay,
+        None => Mode::Record,
+    }
+}
+
+/// Replays the run recorded in `path`: every `#[tool]` call is answered from
+/// the log instead of running (no network, no cost, no side effects), and the
+/// program stops with a report the moment it does something the recording did
+/// not. Same as `init().replay(path).install()`; `BACKSTEP_REPLAY=path` does it
+/// without code.
+///
+/// # Panics
+/// If the log cannot be read.
+///
+/// ```no_run
+/// # use backstep_core as backstep;
+/// let _replay = backstep::replay_from("run.jsonl");
+/// // ... run the agent as usual ...
+/// ```
+pub fn replay_from(path: impl Into<PathBuf>) -> SessionGuard {
+    init().replay(path).install()
+}
+
+/// The recorded calls the replay (or resume) in progress has not used yet, as
+/// a report; `None` when every call was used or nothing is being replayed.
+///
+/// ```
+/// # use backstep_core as backstep;
+/// assert!(backstep::replay_unused().is_none());
+/// ```
+#[must_use]
+pub fn replay_unused() -> Option<Divergence> {
+    recorder().replayer().and_then(|r| r.unused())
 }
 
 impl Builder {
@@ -407,6 +668,49 @@ impl Builder {
         self
     }
 
+    /// Replays the last session of the log at `path` (see [`replay_from`]).
+    /// The replay's own calls, marked `replayed`, go to memory and to
+    /// [`Builder::log_file`] if given.
+    #[must_use]
+    pub fn replay(mut self, path: impl Into<PathBuf>) -> Builder {
+        self.replay = Some((path.into(), ReplayKind::Replay));
+        self
+    }
+
+    /// Resumes the crashed run recorded at `path`: calls are answered from the
+    /// log while it lasts (nothing is done or paid twice), then tools run live
+    /// and their calls are appended to the same session in the same file. A
+    /// call that was in flight when the run died has no line, so it runs again.
+    #[must_use]
+    pub fn resume(mut self, path: impl Into<PathBuf>) -> Builder {
+        self.replay = Some((path.into(), ReplayKind::Resume));
+        self
+    }
+
+    /// The cassette pattern, for tests: replays `path` if it exists, else
+    /// records to it.
+    #[must_use]
+    pub fn auto(mut self, path: impl Into<PathBuf>) -> Builder {
+        self.replay = Some((path.into(), ReplayKind::Auto));
+        self
+    }
+
+    /// How replayed calls are paired with recorded ones (default [`Matching::Strict`]).
+    #[must_use]
+    pub fn matching(mut self, matching: Matching) -> Builder {
+        self.matching = Some(matching);
+        self
+    }
+
+    /// Called with the report when the replay diverges, just before the
+    /// program is stopped with a panic carrying the same report (log it, or
+    /// `std::process::exit` with your own code).
+    #[must_use]
+    pub fn on_divergence(mut self, hook: impl Fn(&Divergence) + Send + Sync + 'static) -> Builder {
+        self.on_divergence = Some(Arc::new(hook));
+        self
+    }
+
     /// Starts a new session with these settings and returns its guard; when the
     /// guard drops, the session's end line (totals) is written.
     ///
@@ -424,8 +728,42 @@ impl Builder {
                 .ok()
                 .filter(|s| !s.is_empty())
         });
+        ENV_REPLAY.get_or_init(|| ());
         r.close_current();
-        let opened = r.start_session(name, path);
+        r.stop_replay();
+        *r.on_divergence
+            .write()
+            .unwrap_or_else(PoisonError::into_inner) = self.on_divergence;
+        let matching = self.matching;
+        let source = match self.replay {
+            Some((p, ReplayKind::Auto)) if !p.exists() => {
+                // Nothing recorded yet: record this run into the cassette.
+                let opened = r.start_session(name, Some(p));
+                return SessionGuard {
+                    path: opened,
+                    session: r.session_id(),
+                };
+            }
+            Some((p, kind)) => Some(ReplaySource {
+                path: p,
+                kind: if kind == ReplayKind::Resume {
+                    ReplayKind::Resume
+                } else {
+                    ReplayKind::Replay
+                },
+                matching: matching.unwrap_or_default(),
+            }),
+            None => replay_from_env().map(|mut s| {
+                if let Some(m) = matching {
+                    s.matching = m;
+                }
+                s
+            }),
+        };
+        let opened = match source {
+            Some(src) => r.start_replay(&src, name, path),
+            None => r.start_session(name, path),
+        };
         if let Some(on) = self.enabled {
             STATE.store(if on { ON } else { OFF }, Ordering::Relaxed);
         }
@@ -462,8 +800,21 @@ impl SessionGuard {
 impl Drop for SessionGuard {
     fn drop(&mut self) {
         let r = recorder();
-        if r.session_id() == self.session {
-            r.end_session();
+        if r.session_id() != self.session {
+            return;
+        }
+        r.end_session();
+        let Some(replayer) = r.stop_replay() else {
+            return;
+        };
+        if let Some(unused) = replayer.unused() {
+            if replayer.matching == Matching::Strict && !std::thread::panicking() {
+                if let Some(hook) = r.divergence_hook() {
+                    hook(&unused);
+                }
+                panic!("{unused}");
+            }
+            eprintln!("backstep: warning: {unused}");
         }
     }
 }

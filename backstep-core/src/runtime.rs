@@ -15,6 +15,7 @@ use serde::Serialize;
 use crate::call::{Call, Status};
 use crate::cost::Cost;
 use crate::recorder::{self, warn_once};
+use crate::replay::Served;
 
 thread_local! {
     /// The tool call running on this thread now (set while a sync tool body
@@ -115,9 +116,10 @@ struct Inflight {
     /// What `CURRENT` was when a sync call entered, restored when it leaves.
     previous: AtomicPtr<Inflight>,
     entered: AtomicBool,
-    /// Set when a poll of an async call's future unwinds: only then did the
-    /// call itself panic (a future dropped by someone else's panic is cancelled).
-    poll_panicked: AtomicBool,
+    /// The recorded answer, during replay.
+    served: Option<Served>,
+    /// The `Err` value as JSON, when its type is `Serialize`.
+    error_json: Option<String>,
 }
 
 /// A call in flight. Finishing it (or dropping it) records it.
@@ -164,7 +166,8 @@ impl Active {
                 kind,
                 previous: AtomicPtr::new(std::ptr::null_mut()),
                 entered: AtomicBool::new(false),
-                poll_panicked: AtomicBool::new(false),
+                served: None,
+                error_json: None,
             })),
         }
     }
@@ -214,6 +217,12 @@ impl Active {
     }
 
     fn complete(&mut self, status: Status, output: Option<String>, error: Option<String>) {
+        // An `Err` whose value is `Serialize` is kept as the output, so a
+        // replay can rebuild it.
+        let output = match (status, output, &mut self.inner) {
+            (Status::Error, None, Some(inner)) => inner.error_json.take(),
+            (_, output, _) => output,
+        };
         let Some(mut inner) = self.inner.take() else {
             return;
         };
@@ -242,8 +251,93 @@ impl Active {
             thread: THREAD_NAME
                 .try_with(Clone::clone)
                 .unwrap_or_else(|_| "".into()),
+            replayed: false,
         };
-        r.record(call);
+        match inner.served.take() {
+            None => r.record(call),
+            Some(served) => record_served(r, call, served),
+        }
+    }
+
+    /// Asks the replay in progress for a recorded answer to this call.
+    /// `true`: the body must not run; build the return value with the
+    /// `Rebuild` dispatch.
+    ///
+    /// # Panics
+    /// On a divergence, after recording this call and calling the hook: the
+    /// panic carries the report.
+    pub fn serve(&mut self, live: bool, ignore: &[&str]) -> bool {
+        if live || !recorder::replaying() {
+            return false;
+        }
+        let Some(inner) = &mut self.inner else {
+            return false;
+        };
+        let r = recorder::recorder();
+        let Some(replayer) = r.replayer() else {
+            return false;
+        };
+        let mut inputs = String::from_utf8_lossy(&inner.inputs).into_owned();
+        inputs.push('}');
+        match replayer.serve(inner.tool, inner.seq, &inputs, ignore) {
+            Ok(Some(served)) => {
+                inner.served = Some(served);
+                true
+            }
+            Ok(None) => false,
+            Err(divergence) => {
+                let summary = divergence.to_string();
+                self.complete(Status::Error, None, Some(summary.clone()));
+                if let Some(hook) = r.divergence_hook() {
+                    hook(&divergence);
+                }
+                panic!("{summary}");
+            }
+        }
+    }
+
+    /// The recorded answer, recorded again as this call (marked replayed).
+    /// Returns the recorded status, output JSON and error text.
+    pub fn take_served(&mut self) -> (Status, String, Option<String>) {
+        let Some(served) = self.inner.as_ref().and_then(|i| i.served.as_ref()) else {
+            return (
+                Status::Error,
+                "null".into(),
+                Some("backstep: no recorded answer".into()),
+            );
+        };
+        let answer = (
+            served.call.status(),
+            served.call.output_json().to_string(),
+            served.call.error().map(str::to_string),
+        );
+        self.complete(answer.0, None, answer.2.clone());
+        answer
+    }
+
+    /// Replays a `-> !` tool: its recorded call panicked; panic again.
+    pub fn replay_never(&mut self) -> ! {
+        let (_, _, error) = self.take_served();
+        std::panic::panic_any(error.unwrap_or_else(|| "recorded panic".to_string()))
+    }
+
+    /// Stops the program: the tool's return type cannot be rebuilt from a log.
+    ///
+    /// # Panics
+    /// Always, with a message naming the tool and the reason.
+    pub fn cannot_rebuild(&mut self, what: &str) -> ! {
+        let tool = self.inner.as_ref().map_or("?", |i| i.tool);
+        let _ = self.take_served();
+        panic!(
+            "backstep replay: cannot rebuild the return value of tool `{tool}` from the log: {what}; mark the tool `#[tool(live)]` to run it during replay"
+        );
+    }
+
+    /// Keeps the `Err` value's JSON for the record (when the error type is `Serialize`).
+    pub fn set_error_json(&mut self, json: String) {
+        if let Some(inner) = &mut self.inner {
+            inner.error_json = Some(json);
+        }
     }
 
     /// Records a normal return with `output` (serialized) as the output.
@@ -270,10 +364,9 @@ impl Drop for Active {
         let Some(inner) = &mut self.inner else {
             return;
         };
-        let panicked = match inner.kind {
-            Kind::Sync => std::thread::panicking(),
-            Kind::Async => inner.poll_panicked.load(Relaxed),
-        };
+        // An async call that panicked in a poll was recorded there; one
+        // dropped while someone else unwinds was cancelled.
+        let panicked = inner.kind == Kind::Sync && std::thread::panicking();
         if panicked {
             let msg = panic_message();
             self.complete(Status::Panicked, None, Some(msg));
@@ -304,6 +397,45 @@ fn to_json<T: Serialize + ?Sized>(value: &T) -> String {
             crate::format::write_str(&mut s, &format!("<unserializable: {e}>"));
             s
         }
+    }
+}
+
+/// Records a served call as this run's call (recorded status, output, error,
+/// cost and duration; new seq, parent, time and thread), then the calls
+/// recorded inside it, renumbered after it, so the replay's log mirrors the
+/// original run.
+fn record_served(r: &recorder::Recorder, fresh: Call, served: Served) {
+    let Served {
+        call: old,
+        descendants,
+    } = served;
+    let mut renumber = std::collections::HashMap::new();
+    renumber.insert(old.seq, fresh.seq);
+    let session = fresh.session.clone();
+    let started = fresh.started_at;
+    let thread = fresh.thread.clone();
+    r.record(Call {
+        output: old.output.clone(),
+        status: old.status,
+        error: old.error.clone(),
+        duration: old.duration,
+        cost: old.cost,
+        replayed: true,
+        ..fresh
+    });
+    for d in descendants {
+        let seq = recorder::next_seq();
+        renumber.insert(d.seq, seq);
+        let parent = d.parent.and_then(|p| renumber.get(&p).copied());
+        r.record(Call {
+            session: session.clone(),
+            seq,
+            parent,
+            started_at: started,
+            thread: thread.clone(),
+            replayed: true,
+            ..d
+        });
     }
 }
 
@@ -381,8 +513,10 @@ pub fn add_cost(usd: f64) {
 
 /// Makes an async tool's call current on every poll and records it when the
 /// future completes; dropped early, the call is recorded as `cancelled`.
-pub struct Traced<F, R> {
-    fut: F,
+pub struct Traced<F: Future, R> {
+    fut: Option<F>,
+    /// A replayed answer, handed out on the first poll.
+    ready: Option<F::Output>,
     active: Option<Active>,
     record: Option<R>,
 }
@@ -396,24 +530,32 @@ where
     pub fn new(mut active: Active, fut: F, record: R) -> Traced<F, R> {
         active.leave();
         Traced {
-            fut,
+            fut: Some(fut),
+            ready: None,
             active: Some(active),
+            record: Some(record),
+        }
+    }
+
+    /// A future that yields `value` (a replayed answer, already recorded).
+    /// `record` is not called; it only gives this the type of the live branch.
+    pub fn ready(value: F::Output, record: R) -> Traced<F, R> {
+        Traced {
+            fut: None,
+            ready: Some(value),
+            active: None,
             record: Some(record),
         }
     }
 }
 
-/// Restores `CURRENT` when a poll ends; if the poll unwinds, marks the call
-/// as having panicked.
-struct Restore(*const Inflight, *const Inflight);
+/// Restores `CURRENT` when a poll ends, also by unwinding. (It must not touch
+/// the call: a panicking poll has already recorded and freed it.)
+struct Restore(*const Inflight);
 
 impl Drop for Restore {
     fn drop(&mut self) {
         let _ = CURRENT.try_with(|c| c.set(self.0));
-        if std::thread::panicking() {
-            // SAFETY: the call is owned by the `Traced` being polled, alive here.
-            unsafe { (*self.1).poll_panicked.store(true, Relaxed) };
-        }
     }
 }
 
@@ -428,7 +570,12 @@ where
         // SAFETY: `fut` is structurally pinned: it is never moved out of
         // `Traced`, and `Traced` has no `Drop` impl and no manual `Unpin` impl.
         let this = unsafe { self.get_unchecked_mut() };
-        let fut = unsafe { Pin::new_unchecked(&mut this.fut) };
+        if let Some(value) = this.ready.take() {
+            return Poll::Ready(value);
+        }
+        let fut = unsafe { Pin::new_unchecked(&mut this.fut) }
+            .as_pin_mut()
+            .expect("a #[tool] future polled after it completed");
         let ptr: *const Inflight = match this.active.as_ref().and_then(|a| a.inner.as_deref()) {
             Some(i) => i,
             None => std::ptr::null(),
@@ -439,7 +586,7 @@ where
             let previous = CURRENT
                 .try_with(|c| c.replace(ptr))
                 .unwrap_or(std::ptr::null());
-            let _restore = Restore(previous, ptr);
+            let _restore = Restore(previous);
             match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| fut.poll(cx))) {
                 Ok(poll) => poll,
                 Err(payload) => {

@@ -18,6 +18,8 @@ pub(crate) struct Args {
     pub(crate) skip_all: Option<Ident>,
     pub(crate) redact: Vec<Ident>,
     pub(crate) skip_output: Option<Ident>,
+    pub(crate) live: Option<Ident>,
+    pub(crate) replay_ignore: Vec<Ident>,
 }
 
 fn duplicate(key: &Ident) -> syn::Error {
@@ -191,15 +193,23 @@ impl Parse for Args {
                     }
                     args.skip = ident_list(input, &key)?;
                 }
+                "replay_ignore" => {
+                    if !args.replay_ignore.is_empty() {
+                        return Err(duplicate(&key));
+                    }
+                    args.replay_ignore = ident_list(input, &key)?;
+                }
                 "redact" => {
                     if !args.redact.is_empty() {
                         return Err(duplicate(&key));
                     }
                     args.redact = ident_list(input, &key)?;
                 }
-                "skip_all" | "skip_output" => {
+                "skip_all" | "skip_output" | "live" => {
                     let slot = if key == "skip_all" {
                         &mut args.skip_all
+                    } else if key == "live" {
+                        &mut args.live
                     } else {
                         &mut args.skip_output
                     };
@@ -229,9 +239,18 @@ impl Parse for Args {
                         }
                         _ => "",
                     };
-                    let near = ["name", "cost", "skip", "skip_all", "redact", "skip_output"]
-                        .into_iter()
-                        .find(|o| distance(o, other) <= 2);
+                    let near = [
+                        "name",
+                        "cost",
+                        "skip",
+                        "skip_all",
+                        "redact",
+                        "skip_output",
+                        "live",
+                        "replay_ignore",
+                    ]
+                    .into_iter()
+                    .find(|o| distance(o, other) <= 2);
                     if let (Some(near), "") = (near, hint) {
                         return Err(syn::Error::new(
                             key.span(),

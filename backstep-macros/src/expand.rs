@@ -283,7 +283,11 @@ fn check_names(args: &Args, params: &[Param], sig: &Signature) -> syn::Result<()
         Some(all) => all.combine(e),
         None => errors = Some(e),
     };
-    for (option, list) in [("skip", &args.skip), ("redact", &args.redact)] {
+    for (option, list) in [
+        ("skip", &args.skip),
+        ("redact", &args.redact),
+        ("replay_ignore", &args.replay_ignore),
+    ] {
         for (i, id) in list.iter().enumerate() {
             let name = key(id);
             if name == "self" {
@@ -369,12 +373,56 @@ fn input_statements(args: &Args, params: &[Param], inputs: &Ident) -> TokenStrea
 pub(crate) fn dispatch(wrapper: &str, value: &TokenStream, call: &Ident, at: Span) -> TokenStream {
     let wrapper = format_ident!("{}", wrapper);
     let method = Ident::new("__backstep", Span::mixed_site().located_at(at));
+    // An `Err` value of a `Serialize` type is kept too, so replay can rebuild it.
+    let err_json = (wrapper != "Skipped").then(|| {
+        quote! {
+            (&&::backstep::__private::dispatch::ErrJson(#value)).__backstep_err_json(&mut #call);
+        }
+    });
     quote! {
         {
             #[allow(unused_imports)]
             use ::backstep::__private::dispatch::*;
+            #err_json
             (&&&&&&&&&&&&&::backstep::__private::dispatch::#wrapper(#value)).#method(&mut #call);
         }
+    }
+}
+
+/// Whether the type holds a borrow (`&T`, `'a`): such a value cannot be
+/// rebuilt from a log, so the tool runs live during replay.
+fn borrows(ty: &Type) -> bool {
+    struct Finder(bool);
+    impl<'ast> Visit<'ast> for Finder {
+        fn visit_type_reference(&mut self, _: &'ast syn::TypeReference) {
+            self.0 = true;
+        }
+        fn visit_lifetime(&mut self, _: &'ast syn::Lifetime) {
+            self.0 = true;
+        }
+    }
+    let mut f = Finder(false);
+    f.visit_type(ty);
+    f.0
+}
+
+/// The expression that builds a return value of type `ty` from the recorded
+/// answer (or stops with a clear message when it cannot be built).
+fn rebuild(ty: Option<&Type>, call: &Ident) -> TokenStream {
+    match ty {
+        Some(t) if contains_impl(t) => quote! {
+            #call.cannot_rebuild("it returns `impl Trait`, whose concrete type cannot be named")
+        },
+        None => {
+            quote! { #call.cannot_rebuild("the future's output type is not written in the signature") }
+        }
+        Some(t) => quote! {
+            {
+                #[allow(unused_imports)]
+                use ::backstep::__private::dispatch::*;
+                (&&&&&&::backstep::__private::dispatch::Rebuild::<#t>::new()).__backstep_rebuild(&mut #call)
+            }
+        },
     }
 }
 
@@ -468,11 +516,41 @@ pub(crate) fn expand(args: Args, item: ItemFn) -> syn::Result<TokenStream> {
     let hint = ret_ty.map_or_else(|| quote!(()), |t| infer_impl(t).to_token_stream());
     let track_caller = attrs.iter().any(|a| a.path().is_ident("track_caller"));
     let stmts = &block.stmts;
+    // The type a replay must rebuild: the return value, or the future's output.
+    let unit: Type = syn::parse_quote!(());
+    let value_ty: Option<Type> = match shape {
+        Shape::ImplFuture | Shape::BoxedFuture => ret_ty.and_then(future_output),
+        _ => Some(ret_ty.cloned().unwrap_or(unit)),
+    };
+    let live = args.live.is_some() || value_ty.as_ref().is_some_and(borrows);
+    let ignore: Vec<String> = args.replay_ignore.iter().map(key).collect();
+    let serve = quote! { #call.serve(#live, &[#(#ignore),*]) };
+    let rebuilt = rebuild(value_ty.as_ref(), &call);
+    // A live tool never takes a recorded answer: no rebuilding code at all
+    // (its return type may not even be buildable, e.g. a borrow).
+    let replay_exit = if live {
+        TokenStream::new()
+    } else {
+        let exit = if rebuilt.to_string().contains("cannot_rebuild") {
+            // Diverges (`!`): a `return` around it would be unreachable code.
+            quote!(#rebuilt;)
+        } else {
+            quote!(return #rebuilt;)
+        };
+        quote! {
+            if #serve {
+                #exit
+            }
+        }
+    };
 
     let body: TokenStream = match shape {
         // Nothing comes back: only a panic can end the call.
         Shape::Never => quote! {
             #enter
+            if #serve {
+                #call.replay_never();
+            }
             #(#stmts)*
         },
         Shape::Value if track_caller => {
@@ -484,6 +562,7 @@ pub(crate) fn expand(args: Args, item: ItemFn) -> syn::Result<TokenStream> {
             let finish = dispatch(wrapper, &quote!(&#output), &call, ret_span);
             quote! {
                 #enter
+                #replay_exit
                 // The body's tail (`todo!()`) would count as a diverging
                 // sub-expression of this `let`; it is not one in the user's code.
                 #[allow(clippy::diverging_sub_expression)]
@@ -499,6 +578,7 @@ pub(crate) fn expand(args: Args, item: ItemFn) -> syn::Result<TokenStream> {
             let finish = dispatch(wrapper, &quote!(&#output), &call, ret_span);
             quote! {
                 #enter
+                #replay_exit
                 let #output = #call.run::<#hint, _>(move || #block);
                 #finish
                 #output
@@ -524,6 +604,7 @@ pub(crate) fn expand(args: Args, item: ItemFn) -> syn::Result<TokenStream> {
                 #[allow(unused_mut)]
                 let mut #call = ::backstep::__private::Active::start_async(#name, #cost);
                 #record_inputs
+                #replay_exit
                 ::backstep::__private::Traced::new(
                     #call,
                     async move { #type_hint #(#stmts)* },
@@ -537,17 +618,32 @@ pub(crate) fn expand(args: Args, item: ItemFn) -> syn::Result<TokenStream> {
                 .map_or_else(|| quote!(_), |t| infer_impl(&t).to_token_stream());
             let out_wrapper = if skip_output { "Skipped" } else { "Output" };
             let finish = dispatch(out_wrapper, &quote!(#out), &call, ret_span);
-            let traced = quote! {
-                ::backstep::__private::Traced::new(#call, #output, |mut #call, #out: &#out_ty| #finish)
-            };
+            let record = Ident::new("__backstep_record", site_span);
+            let traced = Ident::new("__backstep_traced", site_span);
             let wrapped = if matches!(shape, Shape::BoxedFuture) {
                 quote!(::std::boxed::Box::pin(#traced))
             } else {
-                traced
+                quote!(#traced)
+            };
+            let live_branch = quote! {
+                let #output = #call.run::<#hint, _>(move || #block);
+                ::backstep::__private::Traced::new(#call, #output, #record)
+            };
+            let choose = if live {
+                live_branch
+            } else {
+                quote! {
+                    if #serve {
+                        ::backstep::__private::Traced::ready(#rebuilt, #record)
+                    } else {
+                        #live_branch
+                    }
+                }
             };
             quote! {
                 #enter
-                let #output = #call.run::<#hint, _>(move || #block);
+                let #record = |mut #call: ::backstep::__private::Active, #out: &#out_ty| #finish;
+                let #traced = { #choose };
                 #wrapped
             }
         }

@@ -58,8 +58,15 @@ pub fn assert_ok(call: &Call, inputs: Value, out: Value) {
 /// A top-level call without cost that returned `Err` with the text `error`.
 #[track_caller]
 pub fn assert_err(call: &Call, inputs: Value, error: &str) {
+    assert_err_value(call, inputs, error, "null");
+}
+
+/// Like [`assert_err`], for an error type that is `Serialize`: its value is
+/// recorded as the output (so a replay can rebuild it).
+#[track_caller]
+pub fn assert_err_value(call: &Call, inputs: Value, error: &str, error_json: &str) {
     assert_eq!(call.inputs(), inputs, "inputs of {call:?}");
-    assert_eq!(call.output_json(), "null", "output of {call:?}");
+    assert_eq!(call.output_json(), error_json, "output of {call:?}");
     assert_eq!(call.status(), Status::Error, "status of {call:?}");
     assert_eq!(call.error(), Some(error), "error of {call:?}");
     assert_eq!(call.cost(), Cost::ZERO, "cost of {call:?}");

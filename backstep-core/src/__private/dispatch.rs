@@ -13,6 +13,7 @@ use std::ops::Deref;
 
 use serde::Serialize;
 
+use crate::call::Status;
 use crate::runtime::Active;
 
 /// The return value of a tool, recorded (needs `Serialize`).
@@ -214,5 +215,168 @@ pub trait SkpValue {
 impl<T> SkpValue for Skipped<'_, T> {
     fn __backstep(&self, call: &mut Active) {
         call.finish_unrecorded();
+    }
+}
+
+/// An `Err` value whose type is `Serialize`: kept as the output JSON so a
+/// replay can rebuild it.
+pub struct ErrJson<'a, T>(pub &'a T);
+/// `Err` of a `Serialize` error type.
+pub trait ErrJsonSer {
+    /// Keeps the error's JSON.
+    fn __backstep_err_json(&self, call: &mut Active);
+}
+impl<T, E: Serialize> ErrJsonSer for &ErrJson<'_, Result<T, E>> {
+    fn __backstep_err_json(&self, call: &mut Active) {
+        if let Err(e) = self.0 {
+            if call.is_recording() {
+                if let Ok(json) = serde_json::to_string(e) {
+                    call.set_error_json(json);
+                }
+            }
+        }
+    }
+}
+/// Anything else: nothing to keep.
+pub trait ErrJsonAny {
+    /// Does nothing.
+    fn __backstep_err_json(&self, call: &mut Active);
+}
+impl<T> ErrJsonAny for ErrJson<'_, T> {
+    fn __backstep_err_json(&self, _: &mut Active) {}
+}
+
+/// Builds a tool's return value of type `R` from the recorded answer.
+pub struct Rebuild<R>(pub std::marker::PhantomData<R>);
+
+impl<R> Rebuild<R> {
+    /// For the return type `R`.
+    #[must_use]
+    pub fn new() -> Rebuild<R> {
+        Rebuild(std::marker::PhantomData)
+    }
+}
+
+impl<R> Default for Rebuild<R> {
+    fn default() -> Self {
+        Rebuild::new()
+    }
+}
+
+use serde::de::DeserializeOwned;
+
+fn parse<T: DeserializeOwned>(call: &mut Active, json: &str, what: &str) -> T {
+    match serde_json::from_str(json) {
+        Ok(v) => v,
+        Err(e) => call.cannot_rebuild(&format!(
+            "the recorded {what} `{json}` does not fit `{}`: {e}",
+            std::any::type_name::<T>()
+        )),
+    }
+}
+
+/// The recorded answer, and what to do for a recorded panic.
+fn answer(call: &mut Active) -> (Status, String, Option<String>) {
+    let (status, output, error) = call.take_served();
+    if status == Status::Panicked {
+        // The recorded call panicked: panic again, with its message.
+        std::panic::panic_any(error.unwrap_or_else(|| "recorded panic".to_string()));
+    }
+    (status, output, error)
+}
+
+macro_rules! rebuild_levels {
+    ($( $trait:ident [$($refs:tt)*] <$($g:ident),*> $ty:ty where [$($bounds:tt)*] => |$call:ident, $status:ident, $out:ident, $err:ident| $body:expr; )*) => {
+        $(
+            #[doc(hidden)]
+            pub trait $trait<R> {
+                fn __backstep_rebuild(&self, call: &mut Active) -> R;
+            }
+            impl<$($g),*> $trait<$ty> for $($refs)* Rebuild<$ty> where $($bounds)* {
+                fn __backstep_rebuild(&self, $call: &mut Active) -> $ty {
+                    let ($status, $out, $err) = answer($call);
+                    $body
+                }
+            }
+        )*
+    };
+}
+
+/// An error rebuilt from its recorded text, for error types that cannot be
+/// deserialized (`anyhow::Error`, `Box<dyn Error>`): `Display` gives the text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReplayedError(pub String);
+
+impl std::fmt::Display for ReplayedError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl Error for ReplayedError {}
+
+rebuild_levels! {
+    RbResultDe [&&&&&&] <T, E> Result<T, E> where [T: DeserializeOwned, E: DeserializeOwned] => |call, status, out, err| {
+        if status == Status::Error {
+            if out == "null" {
+                call_err::<E>(err)
+            } else {
+                Err(parse(call, &out, "error value"))
+            }
+        } else {
+            Ok(parse(call, &out, "output"))
+        }
+    };
+    RbResultFrom [&&&&&] <T, E> Result<T, E> where [T: DeserializeOwned, E: From<ReplayedError>] => |call, status, out, err| {
+        if status == Status::Error {
+            Err(E::from(ReplayedError(err.unwrap_or_default())))
+        } else {
+            Ok(parse(call, &out, "output"))
+        }
+    };
+    RbResultIo [&&&&] <T> Result<T, std::io::Error> where [T: DeserializeOwned] => |call, status, out, err| {
+        if status == Status::Error {
+            Err(std::io::Error::other(ReplayedError(err.unwrap_or_default())))
+        } else {
+            Ok(parse(call, &out, "output"))
+        }
+    };
+    RbResultOkOnly [&&&] <T, E> Result<T, E> where [T: DeserializeOwned] => |call, status, out, err| {
+        if status == Status::Error {
+            let _ = err;
+            call.cannot_rebuild(&format!(
+                "its error type `{}` is neither `Deserialize` nor built from a message (`From<backstep::ReplayedError>`)",
+                std::any::type_name::<E>()
+            ))
+        } else {
+            Ok(parse(call, &out, "output"))
+        }
+    };
+    RbValue [&&] <T> T where [T: DeserializeOwned] => |call, status, out, err| {
+        let _ = (status, err);
+        parse(call, &out, "output")
+    };
+}
+
+/// A `Serialize` error whose JSON was not recorded (an older log).
+fn call_err<E>(err: Option<String>) -> ! {
+    panic!(
+        "backstep replay: the recorded error value is missing (error text: {}); cannot rebuild `{}`",
+        err.unwrap_or_default(),
+        std::any::type_name::<E>()
+    )
+}
+
+/// Any other return type: a clear stop naming the type.
+pub trait RbAny<R> {
+    /// Stops the program.
+    fn __backstep_rebuild(&self, call: &mut Active) -> R;
+}
+impl<R> RbAny<R> for Rebuild<R> {
+    fn __backstep_rebuild(&self, call: &mut Active) -> R {
+        call.cannot_rebuild(&format!(
+            "`{}` does not implement `serde::de::DeserializeOwned`",
+            std::any::type_name::<R>()
+        ))
     }
 }
