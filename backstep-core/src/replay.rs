@@ -332,6 +332,23 @@ impl Replayer {
         }))
     }
 
+    /// A `live` tool ran instead of being served: its recorded call (the
+    /// first unused one of that tool) is used up, so it does not count as
+    /// missing at the end. The calls made inside it are served one by one.
+    pub(crate) fn consume_live(&self, tool: &str) {
+        let mut st = self
+            .state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let next = st
+            .by_tool
+            .get(tool)
+            .and_then(|v| v.iter().copied().find(|&i| !st.used[i]));
+        if let Some(i) = next {
+            st.used[i] = true;
+        }
+    }
+
     /// The recorded calls never served, as a divergence (or `None`).
     pub(crate) fn unused(&self) -> Option<Divergence> {
         let st = self

@@ -267,7 +267,7 @@ impl Active {
     /// On a divergence, after recording this call and calling the hook: the
     /// panic carries the report.
     pub fn serve(&mut self, live: bool, ignore: &[&str]) -> bool {
-        if live || !recorder::replaying() {
+        if !recorder::replaying() {
             return false;
         }
         let Some(inner) = &mut self.inner else {
@@ -277,6 +277,10 @@ impl Active {
         let Some(replayer) = r.replayer() else {
             return false;
         };
+        if live {
+            replayer.consume_live(inner.tool);
+            return false;
+        }
         let mut inputs = String::from_utf8_lossy(&inner.inputs).into_owned();
         inputs.push('}');
         match replayer.serve(inner.tool, inner.seq, &inputs, ignore) {

@@ -529,7 +529,8 @@ pub(crate) fn expand(args: Args, item: ItemFn) -> syn::Result<TokenStream> {
     // A live tool never takes a recorded answer: no rebuilding code at all
     // (its return type may not even be buildable, e.g. a borrow).
     let replay_exit = if live {
-        TokenStream::new()
+        // Runs, but uses up its recorded call so it is not "missing" at the end.
+        quote! { #serve; }
     } else {
         let exit = if rebuilt.to_string().contains("cannot_rebuild") {
             // Diverges (`!`): a `return` around it would be unreachable code.
@@ -630,7 +631,7 @@ pub(crate) fn expand(args: Args, item: ItemFn) -> syn::Result<TokenStream> {
                 ::backstep::__private::Traced::new(#call, #output, #record)
             };
             let choose = if live {
-                live_branch
+                quote! { #serve; #live_branch }
             } else {
                 quote! {
                     if #serve {

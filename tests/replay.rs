@@ -1,0 +1,591 @@
+//! Deterministic replay and resume, end to end: a small agent runs in child
+//! processes (replay is process-wide, chosen by environment variables), first
+//! recording, then replayed or resumed from its log. Tool bodies write one
+//! line per execution to `EXEC_LOG`, so "did not run again" is counted, not
+//! assumed.
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+use backstep::{tool, Log, Status};
+use serde::{Deserialize, Serialize};
+
+// ---------------------------------------------------------------------------
+// The agent
+// ---------------------------------------------------------------------------
+
+/// Appends "what" to the execution log: proof that a tool body ran.
+fn executed(what: &str) {
+    if let Ok(path) = std::env::var("EXEC_LOG") {
+        let mut f = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .unwrap();
+        writeln!(f, "{what}").unwrap();
+    }
+}
+
+#[tool(cost = 0.01)]
+fn search(query: &str) -> Vec<String> {
+    executed(&format!("search {query}"));
+    vec![format!("{query}-a"), format!("{query}-b")]
+}
+
+#[tool]
+fn fetch(url: &str) -> anyhow::Result<String> {
+    executed(&format!("fetch {url}"));
+    if url.contains("missing") {
+        anyhow::bail!("404 Not Found: {url}");
+    }
+    Ok(format!("<html>{url}</html>"))
+}
+
+#[tool]
+fn read_config(path: &str) -> std::io::Result<String> {
+    executed(&format!("read_config {path}"));
+    std::fs::read_to_string(path)
+}
+
+#[derive(Debug, Serialize, Deserialize, PartialEq, thiserror::Error)]
+enum ApiError {
+    #[error("rate limited after {0} calls")]
+    RateLimited(u32),
+}
+
+#[tool]
+fn api(n: u32) -> Result<u32, ApiError> {
+    executed(&format!("api {n}"));
+    if n > 2 {
+        Err(ApiError::RateLimited(n))
+    } else {
+        Ok(n * 10)
+    }
+}
+
+#[tool]
+fn boxed(n: u32) -> Result<u32, Box<dyn std::error::Error + Send + Sync>> {
+    executed(&format!("boxed {n}"));
+    if n == 0 {
+        return Err("zero is not allowed".into());
+    }
+    Ok(n)
+}
+
+#[tool]
+fn flaky(n: u32) -> u32 {
+    executed(&format!("flaky {n}"));
+    assert!(n != 13, "flaky tool gave up on {n}");
+    n
+}
+
+/// A clock: always runs, also during replay.
+#[tool(live)]
+fn clock() -> u64 {
+    executed("clock");
+    7
+}
+
+/// The request id differs on every run; it is left out of matching.
+#[tool(replay_ignore(request_id))]
+fn tagged(request_id: u32, q: &str) -> String {
+    executed(&format!("tagged {q}"));
+    format!("{q}#{request_id}")
+}
+
+#[tool(cost = 0.002)]
+async fn summarize(text: String) -> String {
+    executed("summarize");
+    tokio::task::yield_now().await;
+    text.split_whitespace()
+        .take(3)
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// A tool that calls tools: replayed, its children are not called again.
+#[tool]
+fn research(topic: &str) -> usize {
+    executed(&format!("research {topic}"));
+    let hits = search(topic);
+    hits.iter()
+        .map(|h| fetch(h).map(|p| p.len()).unwrap_or(0))
+        .sum()
+}
+
+/// Runs the agent and prints what it saw, one line per step.
+fn run_agent(variant: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let first = if variant == "inputs" {
+        "golang"
+    } else {
+        "rust"
+    };
+    out.push(format!("search: {:?}", search(first)));
+    out.push(format!("research: {}", research("replay")));
+    let (a, b) = if variant == "reorder" {
+        ("b.html", "a.html")
+    } else {
+        ("a.html", "b.html")
+    };
+    out.push(format!("fetch: {:?}", fetch(a).map_err(|e| e.to_string())));
+    out.push(format!("fetch: {:?}", fetch(b).map_err(|e| e.to_string())));
+    out.push(format!(
+        "fetch: {:?}",
+        fetch("missing.html").map_err(|e| e.to_string())
+    ));
+    out.push(format!(
+        "config: {:?}",
+        read_config("/nonexistent/agent.toml").map_err(|e| e.to_string())
+    ));
+    out.push(format!("api: {:?} {:?}", api(1), api(5)));
+    out.push(format!(
+        "boxed: {:?} {:?}",
+        boxed(3).map_err(|e| e.to_string()),
+        boxed(0).map_err(|e| e.to_string())
+    ));
+    let caught = std::panic::catch_unwind(|| flaky(13)).unwrap_err();
+    out.push(format!("flaky: {:?}", caught.downcast_ref::<String>()));
+    out.push(format!("clock: {}", clock()));
+    out.push(format!(
+        "tagged: {}",
+        tagged(std::process::id(), "q").split('#').next().unwrap()
+    ));
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    out.push(format!(
+        "summary: {}",
+        rt.block_on(summarize("one two three four".into()))
+    ));
+    if variant != "missing" {
+        out.push(format!("search: {:?}", search("last")));
+    }
+    if variant == "extra" {
+        out.push(format!("search: {:?}", search("one more")));
+    }
+    out
+}
+
+/// Steps for the resume scenario: each announces itself, then works a while.
+#[tool]
+fn step(i: u32) -> u32 {
+    executed(&format!("step {i}"));
+    println!("start {i}");
+    std::thread::sleep(std::time::Duration::from_millis(40));
+    i * i
+}
+
+#[tool]
+fn run_steps(n: u32) -> u32 {
+    (0..n).map(step).sum()
+}
+
+// ---------------------------------------------------------------------------
+// Child processes
+// ---------------------------------------------------------------------------
+
+#[test]
+#[ignore = "run by the other tests as a child process"]
+fn child() {
+    let scenario = std::env::var("SCENARIO").expect("started by a parent test");
+    let variant = std::env::var("VARIANT").unwrap_or_default();
+    let _session = backstep::init().name(scenario.clone()).install();
+    match scenario.as_str() {
+        "agent" => {
+            for line in run_agent(&variant) {
+                println!("{line}");
+            }
+        }
+        "steps" => println!("total {}", run_steps(20)),
+        other => panic!("unknown scenario {other}"),
+    }
+    // Totals the way the example prints them, from the run's own log.
+    let log = backstep::log().last_session();
+    println!(
+        "calls {} replayed {} cost {} mode {:?}",
+        log.len(),
+        log.iter().filter(|c| c.replayed()).count(),
+        log.total_cost(),
+        backstep::mode()
+    );
+}
+
+struct Dir(PathBuf);
+
+impl Dir {
+    fn new(name: &str) -> Dir {
+        let d = std::env::temp_dir().join(format!("backstep-replay-{}-{name}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        std::fs::create_dir_all(&d).unwrap();
+        Dir(d)
+    }
+    fn path(&self, f: &str) -> PathBuf {
+        self.0.join(f)
+    }
+}
+
+impl Drop for Dir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn command(scenario: &str, variant: &str, envs: &[(&str, &Path)]) -> Command {
+    let mut cmd = Command::new(std::env::current_exe().unwrap());
+    cmd.args([
+        "child",
+        "--exact",
+        "--ignored",
+        "--nocapture",
+        "--test-threads=1",
+    ])
+    .env("SCENARIO", scenario)
+    .env("VARIANT", variant)
+    .env_remove("BACKSTEP_LOG")
+    .env_remove("BACKSTEP_REPLAY")
+    .env_remove("BACKSTEP_RESUME")
+    .env_remove("BACKSTEP_REPLAY_MATCH")
+    .env_remove("BACKSTEP");
+    for (k, v) in envs {
+        cmd.env(k, v);
+    }
+    cmd
+}
+
+fn run(scenario: &str, variant: &str, envs: &[(&str, &Path)]) -> Output {
+    command(scenario, variant, envs).output().unwrap()
+}
+
+/// The agent's own lines from a child's stdout (the harness adds its own).
+fn report(out: &Output) -> Vec<String> {
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| l.strip_prefix("test child ... ").unwrap_or(l).to_string())
+        .filter(|l| {
+            !l.starts_with("running ")
+                && !l.starts_with("test ")
+                && !l.is_empty()
+                && l != "ok"
+                && !l.contains("test result")
+        })
+        .collect()
+}
+
+fn lines(path: &Path) -> Vec<String> {
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .map(str::to_string)
+        .collect()
+}
+
+fn record(dir: &Dir) -> (PathBuf, Vec<String>) {
+    let log = dir.path("run.jsonl");
+    let out = run(
+        "agent",
+        "",
+        &[
+            ("BACKSTEP_LOG", &log),
+            ("EXEC_LOG", &dir.path("exec-record.txt")),
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (log, report(&out))
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+// ---------------------------------------------------------------------------
+// Tests
+// ---------------------------------------------------------------------------
+
+#[test]
+fn replay_reproduces_the_run_without_running_any_tool() {
+    let dir = Dir::new("same");
+    let (log, recorded) = record(&dir);
+    assert_eq!(
+        lines(&dir.path("exec-record.txt")).len(),
+        18,
+        "every tool ran once when recording"
+    );
+    assert!(
+        recorded.last().unwrap().ends_with("mode Record"),
+        "{recorded:#?}"
+    );
+
+    let own = dir.path("replay-own.jsonl");
+    let out = run(
+        "agent",
+        "",
+        &[
+            ("BACKSTEP_REPLAY", &log),
+            ("BACKSTEP_LOG", &own),
+            ("EXEC_LOG", &dir.path("exec-replay.txt")),
+        ],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let replayed = report(&out);
+    // Same outputs, errors (anyhow, io, serde enum, Box<dyn Error>), panic and
+    // async result; the totals differ only in what was replayed and the mode.
+    assert_eq!(
+        replayed[..replayed.len() - 1],
+        recorded[..recorded.len() - 1]
+    );
+    assert_eq!(
+        recorded.last().unwrap(),
+        "calls 18 replayed 0 cost $0.032 mode Record"
+    );
+    assert_eq!(
+        replayed.last().unwrap(),
+        "calls 18 replayed 17 cost $0.032 mode Replay"
+    );
+    // Only the `live` clock executed.
+    assert_eq!(lines(&dir.path("exec-replay.txt")), ["clock"]);
+
+    // The replay's own log mirrors the recording, marked replayed.
+    let original = Log::open(&log).unwrap();
+    let mirror = Log::open(&own).unwrap();
+    assert_eq!(mirror.len(), original.len());
+    for (a, b) in original.iter().zip(mirror.iter()) {
+        assert_eq!(
+            (a.seq(), a.parent(), a.tool()),
+            (b.seq(), b.parent(), b.tool())
+        );
+        assert_eq!(a.output_json(), b.output_json(), "{}", a.tool());
+        assert_eq!(a.status(), b.status());
+        assert_eq!(a.error(), b.error());
+        assert_eq!(a.cost(), b.cost());
+        assert_eq!(b.replayed(), b.tool() != "clock", "{}", b.tool());
+        if b.tool() != "tagged" {
+            assert_eq!(a.inputs(), b.inputs());
+        }
+    }
+    let err = mirror.by_tool("api").nth(1).unwrap();
+    assert_eq!(err.status(), Status::Error);
+    assert_eq!(err.output_json(), r#"{"RateLimited":5}"#);
+    assert_eq!(err.error(), Some("rate limited after 5 calls"));
+    let panicked = mirror.by_tool("flaky").next().unwrap();
+    assert_eq!(panicked.status(), Status::Panicked);
+    assert_eq!(panicked.error(), Some("flaky tool gave up on 13"));
+    // research's children come from the recording, renumbered under it.
+    let research = mirror.by_tool("research").next().unwrap();
+    let kids: Vec<&str> = mirror
+        .children(research.seq())
+        .map(backstep::Call::tool)
+        .collect();
+    assert_eq!(kids, ["search", "fetch", "fetch"]);
+}
+
+fn assert_diverges(variant: &str, matching: &str, expected: &[&str]) {
+    let dir = Dir::new(&format!("{variant}-{matching}"));
+    let (log, _) = record(&dir);
+    let mut cmd = command("agent", variant, &[("BACKSTEP_REPLAY", &log)]);
+    cmd.env("BACKSTEP_REPLAY_MATCH", matching);
+    let out = cmd.output().unwrap();
+    let err = stderr(&out);
+    assert!(!out.status.success(), "a diverging replay must fail: {err}");
+    for e in expected {
+        assert!(err.contains(e), "missing {e:?} in:\n{err}");
+    }
+}
+
+#[test]
+fn different_inputs_stop_the_replay_with_the_paths_that_differ() {
+    assert_diverges(
+        "inputs",
+        "strict",
+        &[
+            "backstep replay diverged at call 0 (`search`): its inputs differ from the recording in",
+            r#"  recorded call 0: {"query":"rust"}"#,
+            r#"  this run:       {"query":"golang"}"#,
+            r#"  at .query: recorded "rust", now "golang""#,
+        ],
+    );
+}
+
+#[test]
+fn an_extra_call_stops_the_replay() {
+    assert_diverges(
+        "extra",
+        "strict",
+        &[
+            "(`search`): the recording in",
+            "has no more calls of `search`",
+            r#"  this run:       {"query":"one more"}"#,
+            r#"  last recorded call of `search`: 17: {"query":"last"}"#,
+        ],
+    );
+}
+
+#[test]
+fn a_missing_call_is_reported_at_the_end() {
+    assert_diverges(
+        "missing",
+        "strict",
+        &[
+            "backstep replay: 1 recorded call(s) in",
+            r#"were never made by this run:"#,
+            r#"  call 17 `search` {"query":"last"}"#,
+        ],
+    );
+}
+
+#[test]
+fn reordered_calls_diverge_under_strict_matching() {
+    assert_diverges(
+        "reorder",
+        "strict",
+        &[
+            "(`fetch`): its inputs differ from the recording",
+            r#"  at .url: recorded "a.html", now "b.html""#,
+        ],
+    );
+}
+
+#[test]
+fn reordered_calls_replay_under_by_inputs_matching() {
+    let dir = Dir::new("reorder-by-inputs");
+    let (log, recorded) = record(&dir);
+    let mut cmd = command(
+        "agent",
+        "reorder",
+        &[
+            ("BACKSTEP_REPLAY", &log),
+            ("EXEC_LOG", &dir.path("exec.txt")),
+        ],
+    );
+    cmd.env("BACKSTEP_REPLAY_MATCH", "by_inputs");
+    let out = cmd.output().unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let replayed = report(&out);
+    assert_eq!(
+        replayed[2], recorded[3],
+        "b.html's recorded answer, now asked first"
+    );
+    assert_eq!(replayed[3], recorded[2]);
+    assert_eq!(lines(&dir.path("exec.txt")), ["clock"]);
+}
+
+#[test]
+fn unused_calls_under_by_inputs_are_a_warning_not_a_failure() {
+    let dir = Dir::new("missing-by-inputs");
+    let (log, _) = record(&dir);
+    let mut cmd = command("agent", "missing", &[("BACKSTEP_REPLAY", &log)]);
+    cmd.env("BACKSTEP_REPLAY_MATCH", "by_inputs");
+    let out = cmd.output().unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("backstep: warning: backstep replay: 1 recorded call(s)"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn a_missing_recording_is_a_clear_error_not_a_live_run() {
+    let dir = Dir::new("no-log");
+    let out = run(
+        "agent",
+        "",
+        &[
+            ("BACKSTEP_REPLAY", &dir.path("nope.jsonl")),
+            ("EXEC_LOG", &dir.path("exec.txt")),
+        ],
+    );
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("backstep: cannot replay"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(stderr(&out).contains("nope.jsonl"), "{}", stderr(&out));
+    assert!(lines(&dir.path("exec.txt")).is_empty(), "no tool may run");
+}
+
+#[test]
+fn resume_finishes_a_killed_run_without_redoing_finished_calls() {
+    let dir = Dir::new("resume");
+    let log = dir.path("steps.jsonl");
+    let exec = dir.path("exec.txt");
+    let mut child = command("steps", "", &[("BACKSTEP_LOG", &log), ("EXEC_LOG", &exec)])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    loop {
+        line.clear();
+        assert!(
+            stdout.read_line(&mut line).unwrap() > 0,
+            "child ended early"
+        );
+        if line.trim_end().ends_with("start 10") {
+            break; // step 10 is in flight
+        }
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let before = Log::open(&log).unwrap();
+    assert_eq!(before.len(), 10, "steps 0..9 finished before the kill");
+
+    let out = run(
+        "steps",
+        "",
+        &[("BACKSTEP_RESUME", &log), ("EXEC_LOG", &exec)],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let printed = report(&out);
+    let expected_total: u32 = (0..20).map(|i| i * i).sum();
+    assert!(
+        printed.contains(&format!("total {expected_total}")),
+        "{printed:?}"
+    );
+
+    // Executions: 0..9 once (first run), 10 twice (in flight at the kill:
+    // at-least-once), 11..19 once (resumed run).
+    let exec = lines(&exec);
+    for i in 0..20 {
+        let n = exec.iter().filter(|l| **l == format!("step {i}")).count();
+        assert_eq!(
+            n,
+            if i == 10 { 2 } else { 1 },
+            "step {i} ran {n} times: {exec:?}"
+        );
+    }
+
+    // One complete session: the header of the first run, every call once, an end line.
+    let after = Log::open(&log).unwrap();
+    assert_eq!(after.sessions().len(), 1);
+    let session = &after.sessions()[0];
+    assert_eq!(session.id(), before.sessions()[0].id());
+    let end = session.ended().expect("the resumed run wrote the end line");
+    assert_eq!(end.calls(), 21);
+    let mut seqs: Vec<u64> = after.iter().map(backstep::Call::seq).collect();
+    seqs.dedup();
+    assert_eq!(
+        seqs,
+        (0..21).collect::<Vec<u64>>(),
+        "seq 0 is run_steps, then the 20 steps"
+    );
+    let outer = after.get(0).unwrap();
+    assert_eq!(
+        (outer.tool(), outer.output::<u32>().unwrap()),
+        ("run_steps", expected_total)
+    );
+    assert_eq!(after.children(0).count(), 20);
+    let header_lines = std::fs::read_to_string(&log)
+        .unwrap()
+        .lines()
+        .filter(|l| l.contains(r#""type":"session""#))
+        .count();
+    assert_eq!(header_lines, 1);
+}
