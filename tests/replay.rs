@@ -104,6 +104,26 @@ async fn summarize(text: String) -> String {
         .join(" ")
 }
 
+/// A borrowed output cannot be rebuilt from a log: such a tool runs live in
+/// a replay (it can only compute from its arguments).
+#[tool]
+fn first_word(text: &str) -> &str {
+    executed("first_word");
+    text.split_whitespace().next().unwrap_or("")
+}
+
+/// Serialize but not Deserialize: recorded, but not rebuildable.
+#[derive(Serialize)]
+struct Receipt {
+    id: u32,
+}
+
+#[tool]
+fn receipt(id: u32) -> Receipt {
+    executed("receipt");
+    Receipt { id }
+}
+
 /// A tool that calls tools: replayed, its children are not called again.
 #[tool]
 fn research(topic: &str) -> usize {
@@ -159,6 +179,13 @@ fn run_agent(variant: &str) -> Vec<String> {
         "summary: {}",
         rt.block_on(summarize("one two three four".into()))
     ));
+    out.push(format!(
+        "first word: {}",
+        first_word("borrowed from the caller")
+    ));
+    if variant == "receipt" {
+        out.push(format!("receipt: {}", receipt(9).id));
+    }
     if variant != "missing" {
         out.push(format!("search: {:?}", search("last")));
     }
@@ -313,7 +340,7 @@ fn replay_reproduces_the_run_without_running_any_tool() {
     let (log, recorded) = record(&dir);
     assert_eq!(
         lines(&dir.path("exec-record.txt")).len(),
-        18,
+        19,
         "every tool ran once when recording"
     );
     assert!(
@@ -341,14 +368,14 @@ fn replay_reproduces_the_run_without_running_any_tool() {
     );
     assert_eq!(
         recorded.last().unwrap(),
-        "calls 18 replayed 0 cost $0.032 mode Record"
+        "calls 19 replayed 0 cost $0.032 mode Record"
     );
     assert_eq!(
         replayed.last().unwrap(),
-        "calls 18 replayed 17 cost $0.032 mode Replay"
+        "calls 19 replayed 17 cost $0.032 mode Replay"
     );
-    // Only the `live` clock executed.
-    assert_eq!(lines(&dir.path("exec-replay.txt")), ["clock"]);
+    // Only the `live` clock and the borrowed-output tool executed.
+    assert_eq!(lines(&dir.path("exec-replay.txt")), ["clock", "first_word"]);
 
     // The replay's own log mirrors the recording, marked replayed.
     let original = Log::open(&log).unwrap();
@@ -363,7 +390,12 @@ fn replay_reproduces_the_run_without_running_any_tool() {
         assert_eq!(a.status(), b.status());
         assert_eq!(a.error(), b.error());
         assert_eq!(a.cost(), b.cost());
-        assert_eq!(b.replayed(), b.tool() != "clock", "{}", b.tool());
+        assert_eq!(
+            b.replayed(),
+            !["clock", "first_word"].contains(&b.tool()),
+            "{}",
+            b.tool()
+        );
         if b.tool() != "tagged" {
             assert_eq!(a.inputs(), b.inputs());
         }
@@ -420,7 +452,7 @@ fn an_extra_call_stops_the_replay() {
             "(`search`): the recording in",
             "has no more calls of `search`",
             r#"  this run:       {"query":"one more"}"#,
-            r#"  last recorded call of `search`: 17: {"query":"last"}"#,
+            r#"  last recorded call of `search`: 18: {"query":"last"}"#,
         ],
     );
 }
@@ -433,7 +465,7 @@ fn a_missing_call_is_reported_at_the_end() {
         &[
             "backstep replay: 1 recorded call(s) in",
             r#"were never made by this run:"#,
-            r#"  call 17 `search` {"query":"last"}"#,
+            r#"  call 18 `search` {"query":"last"}"#,
         ],
     );
 }
@@ -471,7 +503,32 @@ fn reordered_calls_replay_under_by_inputs_matching() {
         "b.html's recorded answer, now asked first"
     );
     assert_eq!(replayed[3], recorded[2]);
-    assert_eq!(lines(&dir.path("exec.txt")), ["clock"]);
+    assert_eq!(lines(&dir.path("exec.txt")), ["clock", "first_word"]);
+}
+
+#[test]
+fn an_output_that_cannot_be_rebuilt_stops_with_the_tool_and_type() {
+    let dir = Dir::new("receipt");
+    let log = dir.path("run.jsonl");
+    let out = run("agent", "receipt", &[("BACKSTEP_LOG", &log)]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = run(
+        "agent",
+        "receipt",
+        &[
+            ("BACKSTEP_REPLAY", &log),
+            ("EXEC_LOG", &dir.path("exec.txt")),
+        ],
+    );
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains(
+            "backstep replay: cannot rebuild the return value of tool `receipt` from the log: `replay::Receipt` does not implement `serde::de::DeserializeOwned`; mark the tool `#[tool(live)]` to run it during replay"
+        ),
+        "{}",
+        stderr(&out)
+    );
+    assert!(!lines(&dir.path("exec.txt")).contains(&"receipt".to_string()));
 }
 
 #[test]
