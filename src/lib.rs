@@ -106,5 +106,8 @@ pub use backstep_core::{
 /// value could not be seen.
 pub use backstep_macros::tool;
 
+pub use backstep_core::testing;
+pub use backstep_core::{assert_called, assert_called_with, assert_not_called, assert_sequence};
+
 #[doc(hidden)]
-pub use backstep_core::__private;
+pub use backstep_core::{__private, __tool_list};

@@ -17,7 +17,7 @@ use serde_json::{json, Value};
 
 #[path = "sync_support/mod.rs"]
 mod sync_support;
-use sync_support::{assert_err, assert_ok, assert_panicked, only, with_inputs};
+use sync_support::{assert_err, assert_err_value, assert_ok, assert_panicked, only, with_inputs};
 
 const MISSING: &str = "/definitely/not/a/backstep/file";
 const ENOENT: &str = "No such file or directory (os error 2)";
@@ -326,15 +326,18 @@ fn error_that_is_only_debug() {
 fn serialize_error_enum_records_its_text() {
     assert!(ret_serialize_error(5).is_err());
     assert!(ret_serialize_error(0).is_err());
-    assert_err(
+    // The error's text, and (being `Serialize`) its value, for replay.
+    assert_err_value(
         &with_inputs("ret_serialize_error", &json!({"wait": 5})),
         json!({"wait": 5}),
         "RateLimited { retry_after: 5 }",
+        r#"{"RateLimited":{"retry_after":5}}"#,
     );
-    assert_err(
+    assert_err_value(
         &with_inputs("ret_serialize_error", &json!({"wait": 0})),
         json!({"wait": 0}),
         "Unavailable",
+        r#""Unavailable""#,
     );
 }
 
@@ -345,10 +348,11 @@ fn string_error_and_unit_ok() {
     let ok = with_inputs("ret_string_error", &json!({"ok": true}));
     assert_eq!(ok.output_json(), "null");
     assert_ok(&ok, json!({"ok": true}), Value::Null);
-    assert_err(
+    assert_err_value(
         &with_inputs("ret_string_error", &json!({"ok": false})),
         json!({"ok": false}),
         "string error",
+        r#""string error""#,
     );
 }
 

@@ -16,8 +16,10 @@ mod log;
 mod recorder;
 mod replay;
 mod runtime;
+mod scope;
 mod session;
 mod sink;
+pub mod testing;
 mod time;
 
 pub use __private::dispatch::ReplayedError;

@@ -120,6 +120,9 @@ struct Inflight {
     served: Option<Served>,
     /// The `Err` value as JSON, when its type is `Serialize`.
     error_json: Option<String>,
+    /// The test capture scope the call belongs to (inherited from the
+    /// enclosing call, else this thread's).
+    scope: Option<Arc<crate::scope::Scope>>,
 }
 
 /// A call in flight. Finishing it (or dropping it) records it.
@@ -127,16 +130,20 @@ pub struct Active {
     inner: Option<Box<Inflight>>,
 }
 
-fn current_seq() -> Option<u64> {
+/// The seq and capture scope of the call running on this thread now.
+fn current_call() -> (Option<u64>, Option<Arc<crate::scope::Scope>>) {
     CURRENT
         .try_with(|c| {
             let p = c.get();
+            if p.is_null() {
+                return (None, None);
+            }
             // SAFETY: CURRENT only ever points at the Inflight of a call that is
             // alive: set on entry/poll and restored before that call is dropped.
-            (!p.is_null()).then(|| unsafe { (*p).seq })
+            let inflight = unsafe { &*p };
+            (Some(inflight.seq), inflight.scope.clone())
         })
-        .ok()
-        .flatten()
+        .unwrap_or((None, None))
 }
 
 impl Active {
@@ -153,10 +160,12 @@ impl Active {
         });
         let mut inputs = Vec::with_capacity(64);
         inputs.push(b'{');
+        let (parent, parent_scope) = current_call();
+        let scope = parent_scope.or_else(crate::scope::current);
         Active {
             inner: Some(Box::new(Inflight {
                 seq: recorder::next_seq(),
-                parent: current_seq(),
+                parent,
                 tool,
                 cost_usd,
                 start: Instant::now(),
@@ -168,6 +177,7 @@ impl Active {
                 entered: AtomicBool::new(false),
                 served: None,
                 error_json: None,
+                scope,
             })),
         }
     }
@@ -253,9 +263,15 @@ impl Active {
                 .unwrap_or_else(|_| "".into()),
             replayed: false,
         };
+        let scope = inner.scope.take();
         match inner.served.take() {
-            None => r.record(call),
-            Some(served) => record_served(r, call, served),
+            None => {
+                if let Some(scope) = &scope {
+                    scope.push(&call);
+                }
+                r.record(call);
+            }
+            Some(served) => record_served(r, call, served, scope.as_deref()),
         }
     }
 
@@ -267,23 +283,40 @@ impl Active {
     /// On a divergence, after recording this call and calling the hook: the
     /// panic carries the report.
     pub fn serve(&mut self, live: bool, ignore: &[&str]) -> bool {
+        let scoped = self.inner.as_ref().and_then(|i| i.scope.clone());
+        if let Some(scope) = scoped {
+            if self.serve_from(live, ignore, Source::Scope(&scope)) {
+                return true;
+            }
+        }
         if !recorder::replaying() {
             return false;
         }
+        let Some(replayer) = recorder::recorder().replayer() else {
+            return false;
+        };
+        self.serve_from(live, ignore, Source::Global(&replayer))
+    }
+
+    fn serve_from(&mut self, live: bool, ignore: &[&str], source: Source<'_>) -> bool {
         let Some(inner) = &mut self.inner else {
             return false;
         };
         let r = recorder::recorder();
-        let Some(replayer) = r.replayer() else {
-            return false;
-        };
         if live {
-            replayer.consume_live(inner.tool);
+            match source {
+                Source::Scope(s) => s.consume_live(inner.tool),
+                Source::Global(g) => g.consume_live(inner.tool),
+            }
             return false;
         }
         let mut inputs = String::from_utf8_lossy(&inner.inputs).into_owned();
         inputs.push('}');
-        match replayer.serve(inner.tool, inner.seq, &inputs, ignore) {
+        let answer = match source {
+            Source::Scope(s) => s.answer(inner.tool, inner.seq, &inputs, ignore),
+            Source::Global(g) => g.serve(inner.tool, inner.seq, &inputs, ignore),
+        };
+        match answer {
             Ok(Some(served)) => {
                 inner.served = Some(served);
                 true
@@ -404,11 +437,29 @@ fn to_json<T: Serialize + ?Sized>(value: &T) -> String {
     }
 }
 
+/// Where a recorded answer comes from.
+#[derive(Clone, Copy)]
+enum Source<'a> {
+    Scope(&'a crate::scope::Scope),
+    Global(&'a crate::replay::Replayer),
+}
+
 /// Records a served call as this run's call (recorded status, output, error,
 /// cost and duration; new seq, parent, time and thread), then the calls
 /// recorded inside it, renumbered after it, so the replay's log mirrors the
 /// original run.
-fn record_served(r: &recorder::Recorder, fresh: Call, served: Served) {
+fn record_served(
+    r: &recorder::Recorder,
+    fresh: Call,
+    served: Served,
+    scope: Option<&crate::scope::Scope>,
+) {
+    let record = |call: Call| {
+        if let Some(scope) = scope {
+            scope.push(&call);
+        }
+        r.record(call);
+    };
     let Served {
         call: old,
         descendants,
@@ -418,7 +469,7 @@ fn record_served(r: &recorder::Recorder, fresh: Call, served: Served) {
     let session = fresh.session.clone();
     let started = fresh.started_at;
     let thread = fresh.thread.clone();
-    r.record(Call {
+    record(Call {
         output: old.output.clone(),
         status: old.status,
         error: old.error.clone(),
@@ -431,7 +482,7 @@ fn record_served(r: &recorder::Recorder, fresh: Call, served: Served) {
         let seq = recorder::next_seq();
         renumber.insert(d.seq, seq);
         let parent = d.parent.and_then(|p| renumber.get(&p).copied());
-        r.record(Call {
+        record(Call {
             session: session.clone(),
             seq,
             parent,

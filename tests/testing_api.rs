@@ -1,0 +1,411 @@
+//! The test API: capture scopes isolated under parallel `cargo test` (threads,
+//! tasks, a multi-threaded runtime), every assertion passing and failing with
+//! its exact message, stubs, cassettes and snapshots.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use backstep::testing::{capture, Capture};
+use backstep::{
+    assert_called, assert_called_with, assert_not_called, assert_sequence, tool, Cost, Status,
+};
+use serde_json::json;
+
+static SEARCH_RAN: AtomicUsize = AtomicUsize::new(0);
+
+#[tool(cost = 0.01)]
+fn search(query: &str, limit: usize) -> Vec<String> {
+    SEARCH_RAN.fetch_add(1, Ordering::Relaxed);
+    (0..limit).map(|i| format!("{query}-{i}")).collect()
+}
+
+#[tool]
+fn send_email(to: &str, subject: String, urgent: bool) -> anyhow::Result<u32> {
+    if to.is_empty() {
+        anyhow::bail!("no recipient");
+    }
+    Ok(u32::try_from(subject.len()).unwrap_or(0) + u32::from(urgent))
+}
+
+#[tool]
+fn delete_file(path: &str) -> std::io::Result<()> {
+    Err(std::io::Error::other(format!("refusing to delete {path}")))
+}
+
+#[tool(cost = 0.002)]
+fn summarize(text: &str) -> String {
+    text.chars().take(5).collect()
+}
+
+#[tool]
+fn plan(goal: &str) -> usize {
+    let hits = search(goal, 2);
+    summarize(&hits.join(" ")).len()
+}
+
+struct Agent;
+
+impl Agent {
+    #[tool]
+    fn fetch(&self, url: &str) -> String {
+        format!("<{url}>")
+    }
+}
+
+#[tool]
+async fn ask(id: u32) -> u32 {
+    tokio::task::yield_now().await;
+    let found = search(&format!("task{id}"), 1);
+    u32::try_from(found.len()).unwrap_or(0) + id
+}
+
+/// The panic message of `f`, which must panic.
+fn failure(f: impl FnOnce() + std::panic::UnwindSafe) -> String {
+    let payload = std::panic::catch_unwind(f).expect_err("the assertion should have failed");
+    payload
+        .downcast_ref::<String>()
+        .cloned()
+        .or_else(|| payload.downcast_ref::<&str>().map(|s| (*s).to_string()))
+        .unwrap()
+}
+
+// --- isolation: 16 tests run in parallel, each sees exactly its own calls ---
+
+macro_rules! isolated {
+    ($($name:ident = $id:expr),* $(,)?) => {$(
+        #[test]
+        fn $name() {
+            let rec = capture();
+            let me = format!("iso{}", $id);
+            for round in 0..3 {
+                search(&me, round);
+                std::thread::yield_now();
+            }
+            let calls = rec.of("search");
+            assert_eq!(calls.len(), 3, "{}", rec.table());
+            for (round, call) in calls.iter().enumerate() {
+                assert_eq!(call.inputs(), json!({"query": me, "limit": round}));
+            }
+            assert_eq!(rec.calls().len(), 3);
+            assert_eq!(rec.total_cost(), Cost::from_usd(0.03));
+        }
+    )*};
+}
+
+isolated! {
+    isolated_01 = 1, isolated_02 = 2, isolated_03 = 3, isolated_04 = 4,
+    isolated_05 = 5, isolated_06 = 6, isolated_07 = 7, isolated_08 = 8,
+    isolated_09 = 9, isolated_10 = 10, isolated_11 = 11, isolated_12 = 12,
+    isolated_13 = 13, isolated_14 = 14, isolated_15 = 15, isolated_16 = 16,
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn async_tasks_and_threads_given_the_scope_are_captured() {
+    let rec = capture();
+    // Awaited here: polled on this thread.
+    assert_eq!(ask(1).await, 2);
+    // Spawned onto worker threads: bound to the scope.
+    let tasks: Vec<_> = (2..6).map(|id| tokio::spawn(rec.bind(ask(id)))).collect();
+    for t in tasks {
+        t.await.unwrap();
+    }
+    // A plain thread, given the scope.
+    std::thread::spawn(rec.bind_fn(|| search("thread", 1)))
+        .join()
+        .unwrap();
+    // An unbound task is not this test's.
+    tokio::spawn(ask(99)).await.unwrap();
+
+    assert_eq!(rec.count("ask"), 5, "{}", rec.table());
+    assert_eq!(rec.count("search"), 6, "{}", rec.table());
+    for ask_call in rec.of("ask") {
+        let id: u32 = ask_call.input("id").unwrap();
+        let kids = rec.children(&ask_call);
+        assert_eq!(kids.len(), 1);
+        assert_eq!(
+            kids[0].inputs(),
+            json!({"query": format!("task{id}"), "limit": 1})
+        );
+    }
+    assert!(rec
+        .of("ask")
+        .iter()
+        .all(|c| c.input::<u32>("id").unwrap() != 99));
+    // The global log has every call, also the unbound one.
+    assert!(backstep::log()
+        .by_tool("ask")
+        .any(|c| c.input::<u32>("id").unwrap() == 99));
+}
+
+// --- assertions: pass and fail, with their messages ---
+
+fn sample() -> Capture {
+    let rec = capture();
+    plan("rust");
+    let _ = send_email("a@example.com", "hello".into(), true);
+    let _ = send_email("", "empty".into(), false);
+    Agent.fetch("https://example.com");
+    rec
+}
+
+const TABLE: &str = "captured calls (6):
+   seq parent  tool                 status    inputs                               output / error";
+
+#[test]
+fn counts_pass_and_fail_with_the_table() {
+    let rec = sample();
+    assert_called!(rec, search, times = 1);
+    assert_called!(rec, send_email, times = 2);
+    assert_called!(rec, "send_email");
+    assert_called!(rec, Agent::fetch);
+    assert_not_called!(rec, delete_file);
+    assert_not_called!(rec, "rm_rf");
+
+    let msg = failure(|| assert_called!(rec, search, times = 2));
+    assert!(
+        msg.starts_with(&format!(
+            "expected `search` to be called 2 time(s), but it was called 1 time(s)\n{TABLE}"
+        )),
+        "{msg}"
+    );
+    assert!(
+        msg.contains(r#"plan                 ok        {"goal":"rust"}                      5"#),
+        "{msg}"
+    );
+    assert!(
+        msg.contains(
+            r#"send_email           error     {"to":"","subject":"empty","urgent"… no recipient"#
+        ),
+        "{msg}"
+    );
+    let msg = failure(|| assert_not_called!(rec, summarize));
+    assert!(msg.starts_with("expected `summarize` not to be called, but it was called 1 time(s)\ncaptured calls (6):"), "{msg}");
+    let msg = failure(|| assert_called!(rec, delete_file));
+    assert!(
+        msg.starts_with("expected `delete_file` to be called, but it was not\n"),
+        "{msg}"
+    );
+}
+
+#[test]
+fn called_with_matches_part_of_the_arguments_as_json() {
+    let rec = sample();
+    assert_called_with!(rec, send_email, to = "a@example.com");
+    assert_called_with!(
+        rec,
+        send_email,
+        to = String::from("a@example.com"),
+        urgent = true
+    );
+    assert_called_with!(rec, search, limit = 2_u64);
+    assert_called_with!(rec, "search", query = "rust");
+    let msg = failure(|| assert_called_with!(rec, send_email, to = "b@example.com"));
+    assert!(
+        msg.starts_with("expected a call of `send_email` with to = \"b@example.com\", but none of its 2 call(s) matched\ncaptured calls (6):"),
+        "{msg}"
+    );
+    let msg = failure(|| assert_called_with!(rec, delete_file, path = "/"));
+    assert!(
+        msg.starts_with(
+            "expected a call of `delete_file` with path = \"/\", but it was never called\n"
+        ),
+        "{msg}"
+    );
+}
+
+#[test]
+fn sequences_in_order_and_exact() {
+    let rec = sample();
+    assert_sequence!(rec, [plan, search, summarize]);
+    assert_sequence!(rec, [plan, send_email, Agent::fetch]);
+    assert_sequence!(rec, exact [plan, search, summarize, send_email, send_email, "fetch"]);
+    let msg = failure(|| assert_sequence!(rec, [summarize, search]));
+    assert!(
+        msg.starts_with("expected the calls [\"summarize\", \"search\"] in this order; after [\"summarize\"], `search` did not follow\n"),
+        "{msg}"
+    );
+    let msg = failure(|| assert_sequence!(rec, exact [plan, search]));
+    assert!(
+        msg.starts_with("expected exactly the calls [\"plan\", \"search\"], but got [\"plan\", \"search\", \"summarize\", \"send_email\", \"send_email\", \"fetch\"]\n"),
+        "{msg}"
+    );
+}
+
+#[test]
+fn outputs_statuses_costs_and_children() {
+    let rec = sample();
+    let ok = rec.nth("send_email", 0);
+    assert_eq!(ok.status(), Status::Ok);
+    assert_eq!(ok.output::<u32>().unwrap(), 6);
+    let err = rec.nth("send_email", 1);
+    assert_eq!(
+        (err.status(), err.error()),
+        (Status::Error, Some("no recipient"))
+    );
+    assert_eq!(
+        rec.nth("search", 0).output::<Vec<String>>().unwrap(),
+        ["rust-0", "rust-1"]
+    );
+    let msg = failure(|| {
+        let _ = rec.nth("search", 3);
+    });
+    assert!(
+        msg.starts_with("expected a call #3 of `search`, but it was called 1 time(s)\n"),
+        "{msg}"
+    );
+
+    assert_eq!(rec.total_cost(), Cost::from_usd(0.012));
+    assert!(rec.total_cost() <= 0.05);
+    assert!(rec.total_cost() > 0.01);
+    assert_eq!(rec.cost_of("summarize"), 0.002);
+    let plan_call = rec.nth("plan", 0);
+    let kids: Vec<String> = rec
+        .children(&plan_call)
+        .iter()
+        .map(|c| c.tool().to_string())
+        .collect();
+    assert_eq!(kids, ["search", "summarize"]);
+}
+
+#[test]
+fn a_panicked_call_is_visible_with_its_message() {
+    #[tool]
+    fn explode(n: u8) -> u8 {
+        assert!(n < 3, "too big: {n}");
+        n
+    }
+    let rec = capture();
+    let _ = std::panic::catch_unwind(|| explode(9));
+    let call = rec.nth("explode", 0);
+    assert_eq!(
+        (call.status(), call.error()),
+        (Status::Panicked, Some("too big: 9"))
+    );
+}
+
+// --- stubs ---
+
+#[test]
+fn stubs_answer_without_running_the_tool_and_only_in_their_scope() {
+    let before = SEARCH_RAN.load(Ordering::Relaxed);
+    let rec = capture();
+    rec.stub("search", |inputs| {
+        json!([format!("stubbed {}", inputs["query"].as_str().unwrap())])
+    });
+    rec.stub_error("send_email", |inputs| {
+        format!("smtp down for {}", inputs["to"].as_str().unwrap())
+    });
+    assert_eq!(search("rust", 5), ["stubbed rust"]);
+    let err = send_email("a@example.com", "hi".into(), false).unwrap_err();
+    assert_eq!(err.to_string(), "smtp down for a@example.com");
+    // The nested call inside plan is stubbed too.
+    assert_eq!(plan("go"), 5);
+    assert_eq!(rec.count("search"), 2);
+    assert_eq!(rec.nth("search", 0).output_json(), r#"["stubbed rust"]"#);
+    assert!(rec.nth("search", 0).replayed());
+    assert_eq!(
+        rec.nth("send_email", 0).error(),
+        Some("smtp down for a@example.com")
+    );
+    // Only this test's scope is stubbed; the body never ran here.
+    drop(rec);
+    let other = capture();
+    backstep::testing::stub("summarize", |_| json!("free-function stub"));
+    assert_eq!(summarize("anything"), "free-function stub");
+    assert_eq!(search("live", 1), ["live-0"]);
+    assert_eq!(other.count("search"), 1);
+    assert!(SEARCH_RAN.load(Ordering::Relaxed) > before);
+}
+
+// --- cassettes ---
+
+static LOOKUP_RAN: AtomicUsize = AtomicUsize::new(0);
+
+/// Only the cassette test calls this, so its execution count is exact.
+#[tool]
+fn lookup(key: &str, n: usize) -> Vec<String> {
+    LOOKUP_RAN.fetch_add(1, Ordering::Relaxed);
+    (0..n).map(|i| format!("{key}-{i}")).collect()
+}
+
+#[test]
+fn a_cassette_records_the_first_run_and_replays_later_ones() {
+    let path = std::env::temp_dir().join(format!("backstep-cassette-{}.jsonl", std::process::id()));
+    let _ = std::fs::remove_file(&path);
+    {
+        let rec = backstep::testing::cassette(&path);
+        assert_eq!(lookup("cassette", 2), ["cassette-0", "cassette-1"]);
+        assert!(!rec.nth("lookup", 0).replayed());
+    }
+    assert_eq!(LOOKUP_RAN.load(Ordering::Relaxed), 1);
+    assert_eq!(
+        backstep::Log::open(&path).unwrap().len(),
+        1,
+        "the first run wrote the cassette"
+    );
+    {
+        let rec = backstep::testing::cassette(&path);
+        assert_eq!(lookup("cassette", 2), ["cassette-0", "cassette-1"]);
+        assert!(rec.nth("lookup", 0).replayed());
+    }
+    assert_eq!(
+        LOOKUP_RAN.load(Ordering::Relaxed),
+        1,
+        "the replay did not run the tool"
+    );
+    // A replay that asks for something else diverges.
+    let msg = failure(|| {
+        let _rec = backstep::testing::cassette(&path);
+        lookup("different", 2);
+    });
+    assert!(msg.contains("diverged at call"), "{msg}");
+    assert!(
+        msg.contains(r#"at .key: recorded "cassette", now "different""#),
+        "{msg}"
+    );
+    assert_eq!(LOOKUP_RAN.load(Ordering::Relaxed), 1);
+    std::fs::remove_file(&path).unwrap();
+}
+
+// --- snapshots ---
+
+#[test]
+fn snapshot_is_stable_across_runs() {
+    let first = sample().snapshot();
+    let second = sample().snapshot();
+    assert_eq!(first, second);
+    // Keys in alphabetical order; times, session and thread left out.
+    let expected = r#"[
+  {
+    "cost_usd": 0,
+    "error": null,
+    "inputs": {
+      "goal": "rust"
+    },
+    "output": 5,
+    "parent": null,
+    "seq": 0,
+    "status": "ok",
+    "tool": "plan"
+  },
+  {
+    "cost_usd": 0.01,
+    "error": null,
+    "inputs": {
+      "limit": 2,
+      "query": "rust"
+    },
+    "output": [
+      "rust-0",
+      "rust-1"
+    ],
+    "parent": 0,
+    "seq": 1,
+    "status": "ok",
+    "tool": "search"
+  },"#;
+    assert!(first.starts_with(expected), "{first}");
+    assert!(first.contains(r#""error": "no recipient","#), "{first}");
+    assert!(
+        !first.contains("started_at") && !first.contains("duration") && !first.contains("thread")
+    );
+}
