@@ -106,6 +106,15 @@ fn child() {
             assert_eq!(log.len(), 10);
             assert_eq!(log.total_cost(), Cost::from_usd(0.03));
         }
+        // Bounded memory: the newest calls in memory, every call in the file.
+        "memory" => {
+            for i in 0..12 {
+                priced(i);
+            }
+            let log = backstep::log();
+            let kept: Vec<u32> = log.iter().map(|c| c.input("i").unwrap()).collect();
+            assert_eq!(kept, [7, 8, 9, 10, 11]);
+        }
         other => panic!("unknown scenario {other}"),
     }
 }
@@ -360,4 +369,26 @@ fn an_unopenable_log_path_warns_once_and_records_in_memory() {
 fn a_full_disk_warns_once_and_records_in_memory() {
     // /dev/full accepts the open and fails every write with ENOSPC.
     assert_warns_once("/dev/full", "cannot write to the session log /dev/full");
+}
+
+#[test]
+fn bounded_memory_keeps_the_newest_calls_and_the_file_keeps_all() {
+    let path = temp_path("memory.jsonl");
+    let out = spawn_child(
+        "memory",
+        &[
+            ("BACKSTEP_MEMORY", "5"),
+            ("BACKSTEP_LOG", path.to_str().unwrap()),
+        ],
+    )
+    .output()
+    .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let file = Log::open(&path).unwrap();
+    assert_eq!(file.len(), 12);
+    assert_eq!(file.total_cost(), Cost::from_usd(0.036));
 }

@@ -77,12 +77,17 @@ impl Totals {
 
 struct Memory {
     sessions: Vec<Session>,
-    calls: Vec<Call>,
+    calls: std::collections::VecDeque<Call>,
+    /// Keep only the newest this many calls (`BACKSTEP_MEMORY`, `memory_limit`).
+    limit: Option<usize>,
     totals: Totals,
 }
 
 pub(crate) struct Recorder {
     session: RwLock<Arc<str>>,
+    /// Mirrors of `sink` read without its lock on every call.
+    has_file: AtomicBool,
+    skip_replayed: AtomicBool,
     replay: RwLock<Option<Arc<Replayer>>>,
     on_divergence: RwLock<Option<DivergenceHook>>,
     memory: Mutex<Memory>,
@@ -201,9 +206,14 @@ pub(crate) fn recorder() -> &'static Recorder {
             session: RwLock::new(session.id.clone()),
             replay: RwLock::new(None),
             on_divergence: RwLock::new(None),
+            has_file: AtomicBool::new(sink.is_some()),
+            skip_replayed: AtomicBool::new(false),
             memory: Mutex::new(Memory {
                 sessions: vec![session.clone()],
-                calls: Vec::new(),
+                calls: std::collections::VecDeque::new(),
+                limit: std::env::var("BACKSTEP_MEMORY")
+                    .ok()
+                    .and_then(|v| v.trim().parse().ok()),
                 totals: Totals {
                     calls: 0,
                     errors: 0,
@@ -338,6 +348,7 @@ impl Recorder {
             out.file = open_sink(&src.path);
             out.header = None;
             out.skip_replayed = true;
+            self.sync_flags(&out);
             out.file.as_ref().map(|s| s.path().to_path_buf())
         } else {
             let same = log_path.as_ref().is_some_and(|p| {
@@ -356,7 +367,9 @@ impl Recorder {
                 log_path
             };
             let opened = self.start_session(name, log_path);
-            lock(&self.sink).skip_replayed = false;
+            let mut out = lock(&self.sink);
+            out.skip_replayed = false;
+            self.sync_flags(&out);
             opened
         };
         *self.replay.write().unwrap_or_else(PoisonError::into_inner) = Some(Arc::new(replayer));
@@ -367,7 +380,10 @@ impl Recorder {
 
     fn stop_replay(&self) -> Option<Arc<Replayer>> {
         REPLAYING.store(false, Ordering::Relaxed);
-        lock(&self.sink).skip_replayed = false;
+        let mut out = lock(&self.sink);
+        out.skip_replayed = false;
+        self.sync_flags(&out);
+        drop(out);
         self.replay
             .write()
             .unwrap_or_else(PoisonError::into_inner)
@@ -384,20 +400,30 @@ impl Recorder {
     /// Stores a finished call: one line to the file (formatted before taking
     /// the file lock), then into memory.
     pub(crate) fn record(&self, call: Call) {
-        {
-            let mut out = lock(&self.sink);
-            if out.file.is_some() && !(call.replayed && out.skip_replayed) {
-                crate::runtime::with_line_buffer(|buf| {
-                    format::write_call(buf, &call);
-                    out.write(buf);
-                });
-            }
+        let already_in_file = call.replayed && self.skip_replayed.load(Ordering::Relaxed);
+        if self.has_file.load(Ordering::Relaxed) && !already_in_file {
+            // Formatted before the file lock is taken; written in one call.
+            crate::runtime::with_line_buffer(|buf| {
+                format::write_call(buf, &call);
+                lock(&self.sink).write(buf);
+            });
         }
         let mut mem = lock(&self.memory);
-        if !(call.replayed && lock(&self.sink).skip_replayed) {
+        if !already_in_file {
             mem.totals.add(&call);
         }
-        mem.calls.push(call);
+        if let Some(limit) = mem.limit {
+            while mem.calls.len() >= limit.max(1) {
+                mem.calls.pop_front();
+            }
+        }
+        mem.calls.push_back(call);
+    }
+
+    fn sync_flags(&self, out: &Output) {
+        self.has_file.store(out.file.is_some(), Ordering::Relaxed);
+        self.skip_replayed
+            .store(out.skip_replayed, Ordering::Relaxed);
     }
 
     fn end_session(&self) {
@@ -464,12 +490,13 @@ impl Recorder {
             out.file = open_sink(&p);
         }
         out.header = Some(header_line(&session));
+        self.sync_flags(&out);
         out.file.as_ref().map(|s| s.path().to_path_buf())
     }
 
     fn snapshot(&self) -> Log {
         let mem = lock(&self.memory);
-        Log::from_parts(mem.sessions.clone(), mem.calls.clone())
+        Log::from_parts(mem.sessions.clone(), mem.calls.iter().cloned().collect())
     }
 }
 
@@ -557,6 +584,7 @@ pub struct Builder {
     replay: Option<(PathBuf, ReplayKind)>,
     matching: Option<Matching>,
     on_divergence: Option<DivergenceHook>,
+    memory_limit: Option<usize>,
 }
 
 impl std::fmt::Debug for Builder {
@@ -568,6 +596,7 @@ impl std::fmt::Debug for Builder {
             .field("replay", &self.replay)
             .field("matching", &self.matching)
             .field("on_divergence", &self.on_divergence.is_some())
+            .field("memory_limit", &self.memory_limit)
             .finish()
     }
 }
@@ -668,6 +697,15 @@ impl Builder {
         self
     }
 
+    /// Keeps only the newest `calls` calls in memory ([`log()`] shows those),
+    /// while the log file keeps every call: for long-running agents. Same as
+    /// `BACKSTEP_MEMORY=<calls>`.
+    #[must_use]
+    pub fn memory_limit(mut self, calls: usize) -> Builder {
+        self.memory_limit = Some(calls);
+        self
+    }
+
     /// Replays the last session of the log at `path` (see [`replay_from`]).
     /// The replay's own calls, marked `replayed`, go to memory and to
     /// [`Builder::log_file`] if given.
@@ -729,6 +767,9 @@ impl Builder {
                 .filter(|s| !s.is_empty())
         });
         ENV_REPLAY.get_or_init(|| ());
+        if let Some(limit) = self.memory_limit {
+            lock(&r.memory).limit = Some(limit);
+        }
         r.close_current();
         r.stop_replay();
         *r.on_divergence

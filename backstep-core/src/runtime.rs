@@ -504,10 +504,10 @@ impl Inputs<'_> {
         if self.buf.len() > 1 {
             self.buf.push(b',');
         }
-        let mut s = String::with_capacity(name.len() + 3);
-        crate::format::write_str(&mut s, name);
-        self.buf.extend_from_slice(s.as_bytes());
-        self.buf.push(b':');
+        // Parameter names are Rust identifiers: nothing to escape.
+        self.buf.push(b'"');
+        self.buf.extend_from_slice(name.as_bytes());
+        self.buf.extend_from_slice(b"\":");
     }
 
     /// Records argument `name` with its value serialized as JSON.
