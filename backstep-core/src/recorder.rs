@@ -338,15 +338,19 @@ impl Recorder {
                 for c in recorded.calls() {
                     t.add(c);
                 }
-                mem.sessions.push(Session {
-                    end: None,
-                    ..session.clone()
-                });
+                // A finished run keeps its end line: resuming it runs nothing
+                // new, so no second end line is written.
+                mem.sessions.push(session.clone());
             }
             *self.session.write().unwrap_or_else(PoisonError::into_inner) = session.id.clone();
             let mut out = lock(&self.sink);
             out.file = open_sink(&src.path);
-            out.header = None;
+            // The recorded header stays the session's only one; a log that
+            // has none (killed before its first line) gets one now.
+            out.header = replayer.session.as_ref().map_or_else(
+                || Some(header_line(&session)),
+                |s| s.started_at.is_none().then(|| header_line(&session)),
+            );
             out.skip_replayed = true;
             self.sync_flags(&out);
             out.file.as_ref().map(|s| s.path().to_path_buf())
