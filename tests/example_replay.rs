@@ -660,3 +660,35 @@ fn resume_of_a_finished_run_runs_nothing_and_adds_no_end_line() {
     assert_eq!(after, before);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// The example's whole run on the fixture, pinned as a snapshot (times,
+/// session and thread left out by `Log::snapshot`). After an intended change
+/// of the example, refresh it with `BACKSTEP_UPDATE_SNAPSHOTS=1 cargo test`.
+#[test]
+fn snapshot_of_the_example_run() {
+    let (dir, bin) = scratch("snapshot");
+    let tree = dir.join("tree");
+    make_fixture(&tree);
+    run_ok(agent(&bin, &tree).arg("."));
+    let log = Log::open(tree.join("target/backstep-agent/run.jsonl")).unwrap();
+    let actual = log.snapshot() + "\n";
+    let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/snapshots/agent_run.json");
+    if std::env::var_os("BACKSTEP_UPDATE_SNAPSHOTS").is_some() {
+        std::fs::write(&file, &actual).unwrap();
+    }
+    let expected = std::fs::read_to_string(&file).unwrap_or_default();
+    if actual != expected {
+        let first = actual
+            .lines()
+            .zip(expected.lines())
+            .position(|(a, e)| a != e)
+            .unwrap_or_else(|| actual.lines().count().min(expected.lines().count()));
+        panic!(
+            "the example's run no longer matches tests/snapshots/agent_run.json (first difference at line {}):\n  expected: {}\n  actual:   {}\n(refresh with BACKSTEP_UPDATE_SNAPSHOTS=1 if the change is intended)",
+            first + 1,
+            expected.lines().nth(first).unwrap_or("(end)"),
+            actual.lines().nth(first).unwrap_or("(end)")
+        );
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -389,6 +389,76 @@ impl Log {
         out
     }
 
+    /// The calls as stable JSON for snapshot tests: time, duration, session
+    /// and thread are left out, and `seq`/`parent` are renumbered from 0 in
+    /// start order, so the same run gives the same snapshot.
+    ///
+    /// ```
+    /// # use backstep_core as backstep;
+    /// let log = backstep::Log::from_jsonl(r#"{"type":"call","session":"s","seq":41,"parent":null,"tool":"t","inputs":{"n":1},"output":2,"status":"ok","error":null,"started_at":"2026-01-01T00:00:00Z","duration_ms":3,"cost_usd":0.5,"thread":"main"}"#).unwrap();
+    /// assert_eq!(
+    ///     log.snapshot_json(),
+    ///     serde_json::json!([{"seq": 0, "parent": null, "tool": "t", "inputs": {"n": 1},
+    ///                         "output": 2, "status": "ok", "error": null, "cost_usd": 0.5}])
+    /// );
+    /// ```
+    #[must_use]
+    pub fn snapshot_json(&self) -> serde_json::Value {
+        use serde_json::Value;
+        let index: std::collections::HashMap<(&str, u64), usize> = self
+            .calls
+            .iter()
+            .enumerate()
+            .map(|(i, c)| ((&*c.session, c.seq), i))
+            .collect();
+        Value::Array(
+            self.calls
+                .iter()
+                .enumerate()
+                .map(|(i, c)| {
+                    let mut m = serde_json::Map::new();
+                    m.insert("seq".into(), i.into());
+                    m.insert(
+                        "parent".into(),
+                        c.parent
+                            .and_then(|p| index.get(&(&*c.session, p)))
+                            .map_or(Value::Null, |&p| p.into()),
+                    );
+                    m.insert("tool".into(), c.tool().into());
+                    m.insert("inputs".into(), c.inputs());
+                    m.insert(
+                        "output".into(),
+                        serde_json::from_str(c.output_json()).unwrap_or(Value::Null),
+                    );
+                    m.insert("status".into(), c.status().as_str().into());
+                    m.insert("error".into(), c.error().map_or(Value::Null, Into::into));
+                    let mut cost = String::new();
+                    c.cost().write_decimal(&mut cost);
+                    m.insert(
+                        "cost_usd".into(),
+                        serde_json::from_str(&cost).unwrap_or(Value::Null),
+                    );
+                    if c.replayed() {
+                        m.insert("replayed".into(), true.into());
+                    }
+                    Value::Object(m)
+                })
+                .collect(),
+        )
+    }
+
+    /// [`Log::snapshot_json`] as pretty text, for `insta::assert_snapshot!`,
+    /// `expect_test`, or a file the test compares with.
+    ///
+    /// ```
+    /// # use backstep_core as backstep;
+    /// assert_eq!(backstep::Log::from_jsonl("").unwrap().snapshot(), "[]");
+    /// ```
+    #[must_use]
+    pub fn snapshot(&self) -> String {
+        serde_json::to_string_pretty(&self.snapshot_json()).unwrap_or_default()
+    }
+
     /// Writes the log as JSON Lines in format v1 (headers, calls, end lines).
     ///
     /// # Errors

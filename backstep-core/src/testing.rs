@@ -357,58 +357,19 @@ impl Capture {
         out
     }
 
-    /// The captured calls as stable JSON for snapshot tests: time, duration,
-    /// session and thread are left out, and `seq`/`parent` are renumbered from
-    /// 0 in start order, so the same run gives the same snapshot.
+    /// The captured calls as stable JSON for snapshot tests (see
+    /// [`Log::snapshot_json`]): time, duration, session and thread are left
+    /// out, and `seq`/`parent` are renumbered from 0 in start order.
     #[must_use]
     pub fn snapshot_json(&self) -> Value {
-        let calls = self.calls();
-        let index: std::collections::HashMap<u64, usize> = calls
-            .iter()
-            .enumerate()
-            .map(|(i, c)| (c.seq(), i))
-            .collect();
-        Value::Array(
-            calls
-                .iter()
-                .enumerate()
-                .map(|(i, c)| {
-                    let mut m = serde_json::Map::new();
-                    m.insert("seq".into(), i.into());
-                    m.insert(
-                        "parent".into(),
-                        c.parent()
-                            .and_then(|p| index.get(&p))
-                            .map_or(Value::Null, |&p| p.into()),
-                    );
-                    m.insert("tool".into(), c.tool().into());
-                    m.insert("inputs".into(), c.inputs());
-                    m.insert(
-                        "output".into(),
-                        serde_json::from_str(c.output_json()).unwrap_or(Value::Null),
-                    );
-                    m.insert("status".into(), c.status().as_str().into());
-                    m.insert("error".into(), c.error().map_or(Value::Null, Into::into));
-                    let mut cost = String::new();
-                    c.cost().write_decimal(&mut cost);
-                    m.insert(
-                        "cost_usd".into(),
-                        serde_json::from_str(&cost).unwrap_or(Value::Null),
-                    );
-                    if c.replayed() {
-                        m.insert("replayed".into(), true.into());
-                    }
-                    Value::Object(m)
-                })
-                .collect(),
-        )
+        self.log().snapshot_json()
     }
 
     /// [`Capture::snapshot_json`] as pretty text, for `insta::assert_snapshot!`,
     /// `expect_test` or a file compared in the test.
     #[must_use]
     pub fn snapshot(&self) -> String {
-        serde_json::to_string_pretty(&self.snapshot_json()).unwrap_or_default()
+        self.log().snapshot()
     }
 
     /// Answers every call of `tool` in this capture with `answer(inputs)` as
