@@ -1033,17 +1033,15 @@ async fn async_shapes_run() {
 }
 
 // ---------------------------------------------------------------------------
-// BUGS: valid user code that warns or fails to compile only because of
-// `#[tool]`. Kept out of the build with `#[cfg(any())]` so the file passes
-// `-D warnings`; delete that line once `#[tool]` is fixed, and these items
-// must then compile without a warning (each one does without `#[tool]`).
+// Regressions: items that once warned or failed to compile only because of
+// `#[tool]` (each compiles cleanly without it); now they must stay clean.
 // ---------------------------------------------------------------------------
 
 #[allow(dead_code)] // compile-only items, never called (also without #[tool])
-mod known_bugs {
+mod regressions {
     use backstep::tool;
 
-    /// BUG: `warning: unreachable statement` (rustc `unreachable_code`),
+    /// Was: `warning: unreachable statement` (rustc `unreachable_code`),
     /// pointing at `#[tool]`: the inline `#[track_caller]` expansion puts the
     /// recording after the body, and this body is left only by `return`.
     #[tool]
@@ -1058,7 +1056,7 @@ mod known_bugs {
         }
     }
 
-    /// BUG: `unreachable_code` and `clippy::diverging_sub_expression` (both
+    /// Was: `unreachable_code` and `clippy::diverging_sub_expression` (both
     /// warn by default) on a `#[track_caller]` stub.
     #[tool]
     #[track_caller]
@@ -1066,14 +1064,14 @@ mod known_bugs {
         todo!("later {x}")
     }
 
-    /// BUG: `unreachable_code` on a `#[track_caller]` function that always panics.
+    /// Was: `unreachable_code` on a `#[track_caller]` function that always panics.
     #[tool]
     #[track_caller]
     pub fn tracked_always_panics(x: u8) {
         panic!("always {x}")
     }
 
-    /// BUG (compile error): "an inner attribute is not permitted in this
+    /// Was a compile error: "an inner attribute is not permitted in this
     /// context": the body's inner attributes are emitted before the `fn`.
     #[tool]
     pub fn inner_attribute(x: u8) -> u8 {
@@ -1081,7 +1079,7 @@ mod known_bugs {
         x
     }
 
-    /// BUG (compile error): the same in an `async fn`.
+    /// Was a compile error: the same in an `async fn`.
     #[tool]
     pub async fn inner_attribute_async(x: u8) -> u8 {
         #![allow(clippy::needless_pass_by_value)]

@@ -259,6 +259,45 @@ fn killed_process_leaves_every_completed_call_in_the_log() {
         "{:?}",
         log.warnings()
     );
+
+    // The next run appending to that file starts on a fresh line: both runs read back.
+    let mut more = spawn_child("crash", &[("BACKSTEP_LOG", path.to_str().unwrap())])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut out = BufReader::new(more.stdout.take().unwrap());
+    loop {
+        line.clear();
+        assert!(
+            out.read_line(&mut line).unwrap() > 0,
+            "child ended before it was ready"
+        );
+        if line.trim_end().ends_with("ready") {
+            break;
+        }
+    }
+    more.kill().unwrap();
+    more.wait().unwrap();
+    let both = Log::open(&path).unwrap();
+    assert_eq!(both.sessions().len(), 2);
+    assert_eq!(both.len(), 100);
+    assert_eq!(both.warnings().len(), 1);
+    assert!(
+        both.warnings()[0].contains(":52: a line cut off when its run stopped"),
+        "{:?}",
+        both.warnings()
+    );
+}
+
+#[test]
+fn an_out_of_range_duration_is_an_error_naming_the_line() {
+    let line = r#"{"type":"call","session":"s","seq":0,"parent":null,"tool":"t","inputs":{},"output":null,"status":"ok","error":null,"started_at":"2026-01-01T00:00:00Z","duration_ms":1e300,"cost_usd":0,"thread":"main"}"#;
+    let err = Log::from_jsonl(&format!("{line}\n")).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "<memory>:1: `duration_ms` is out of range: 1e300"
+    );
 }
 
 #[test]

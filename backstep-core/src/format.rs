@@ -257,7 +257,8 @@ pub(crate) fn parse_line(line: &str, interner: &mut Interner) -> Result<Line, St
                 status: need(raw.status, "status", k)?,
                 error: raw.error,
                 started_at: parse_time(raw.started_at, "started_at", k)?,
-                duration: Duration::from_secs_f64(duration_ms / 1000.0),
+                duration: Duration::try_from_secs_f64(duration_ms / 1000.0)
+                    .map_err(|_| format!("`duration_ms` is out of range: {duration_ms:?}"))?,
                 cost: parse_cost(raw.cost_usd)?,
                 thread: interner.get(raw.thread.as_deref().unwrap_or("")),
                 replayed: raw.replayed,

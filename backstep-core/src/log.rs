@@ -114,19 +114,30 @@ impl Log {
                 break;
             }
             lineno += 1;
-            if let Some((line, message, _)) = pending.take() {
-                return Err(LogError::Corrupt {
-                    path: name.to_path_buf(),
-                    line,
-                    message,
-                });
-            }
             let complete = buf.ends_with('\n');
             let text = buf.trim_end_matches(['\n', '\r']);
             if text.trim().is_empty() {
                 continue;
             }
-            match format::parse_line(text, &mut interner) {
+            let parsed = format::parse_line(text, &mut interner);
+            if let Some((line, message, _)) = pending.take() {
+                // A bad line right before a new session's header is the cut
+                // last line of a run that died, followed by the next run
+                // appending to the file: keep both runs, warn about the cut.
+                if matches!(parsed, Ok(Line::Session(_))) {
+                    log.warnings.push(format!(
+                        "{}:{line}: a line cut off when its run stopped ({message}); ignored it",
+                        name.display()
+                    ));
+                } else {
+                    return Err(LogError::Corrupt {
+                        path: name.to_path_buf(),
+                        line,
+                        message,
+                    });
+                }
+            }
+            match parsed {
                 Ok(line) => log.push_line(line),
                 Err(message) => pending = Some((lineno, message, complete)),
             }

@@ -123,6 +123,8 @@ struct Inflight {
     /// The test capture scope the call belongs to (inherited from the
     /// enclosing call, else this thread's).
     scope: Option<Arc<crate::scope::Scope>>,
+    /// The thread the call started on.
+    thread: Arc<str>,
 }
 
 /// A call in flight. Finishing it (or dropping it) records it.
@@ -178,6 +180,9 @@ impl Active {
                 served: None,
                 error_json: None,
                 scope,
+                thread: THREAD_NAME
+                    .try_with(Clone::clone)
+                    .unwrap_or_else(|_| "".into()),
             })),
         }
     }
@@ -258,9 +263,7 @@ impl Active {
             duration,
             cost: Cost::from_usd(inner.cost_usd)
                 + Cost::from_picodollars(inner.added.load(Relaxed)),
-            thread: THREAD_NAME
-                .try_with(Clone::clone)
-                .unwrap_or_else(|_| "".into()),
+            thread: inner.thread.clone(),
             replayed: false,
         };
         let scope = inner.scope.take();
@@ -545,6 +548,15 @@ impl Inputs<'_> {
 /// backstep::add_cost(input_tokens as f64 * 0.15e-6 + output_tokens as f64 * 0.6e-6);
 /// ```
 pub fn add_cost(usd: f64) {
+    if !usd.is_finite() {
+        warn_once(
+            &recorder::WARNED_COST,
+            &format!(
+                "backstep::add_cost({usd}) ignored: a cost must be a finite number of dollars"
+            ),
+        );
+        return;
+    }
     let cost = Cost::from_usd(usd);
     let added = CURRENT
         .try_with(|c| {
@@ -552,9 +564,12 @@ pub fn add_cost(usd: f64) {
             if p.is_null() {
                 return false;
             }
-            // SAFETY: see `current_seq`.
+            // SAFETY: see `current_call`.
             let added = unsafe { &(*p).added };
-            added.fetch_add(cost.picodollars(), Relaxed);
+            // Saturating, as `Cost` addition is.
+            let _ = added.fetch_update(Relaxed, Relaxed, |v| {
+                Some(v.saturating_add(cost.picodollars()))
+            });
             true
         })
         .unwrap_or(false);

@@ -15,13 +15,34 @@ pub(crate) struct FileSink {
     failed: bool,
 }
 
+fn ends_without_newline(file: &mut File) -> bool {
+    use std::io::{Read, Seek, SeekFrom};
+    let Ok(len) = file.metadata().map(|m| m.len()) else {
+        return false;
+    };
+    if len == 0 || file.seek(SeekFrom::Start(len - 1)).is_err() {
+        return false;
+    }
+    let mut last = [0u8; 1];
+    file.read_exact(&mut last).is_ok() && last[0] != b'\n'
+}
+
 impl FileSink {
     /// Opens (creating parent directories) `path` for appending.
     pub(crate) fn open(path: &Path) -> std::io::Result<FileSink> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir)?;
         }
-        let file = OpenOptions::new().create(true).append(true).open(path)?;
+        let mut file = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .read(true)
+            .open(path)?;
+        // A run killed mid-write left a cut last line: end it, so the next
+        // line (this run's) is not glued onto it and the file stays readable.
+        if ends_without_newline(&mut file) {
+            file.write_all(b"\n")?;
+        }
         Ok(FileSink {
             path: path.to_path_buf(),
             file,

@@ -86,6 +86,12 @@ fn ident_list(input: ParseStream, key: &Ident) -> syn::Result<Vec<Ident>> {
 
 /// A `cost` must be a number (or a constant expression, checked by rustc as `f64`).
 fn cost_expr(expr: Expr) -> syn::Result<Expr> {
+    // `cost = (PRICE * 3.0)`: the parentheses would trip `unused_parens` where
+    // the expression lands.
+    let expr = match expr {
+        Expr::Paren(p) => *p.expr,
+        other => other,
+    };
     let bad = |span: Span| {
         syn::Error::new(
             span,
@@ -118,7 +124,7 @@ fn cost_expr(expr: Expr) -> syn::Result<Expr> {
         }
         Expr::Lit(ExprLit { lit, .. }) => Err(bad(lit.span())),
         Expr::Unary(ExprUnary {
-            op: UnOp::Neg(minus),
+            op: UnOp::Neg(_),
             expr: inner,
             ..
         }) if matches!(&**inner, Expr::Lit(_)) => Err(syn::Error::new(
@@ -269,6 +275,12 @@ impl Parse for Args {
             input
                 .parse::<Token![,]>()
                 .map_err(|e| syn::Error::new(e.span(), "separate `#[tool]` options with commas"))?;
+        }
+        if let (Some(_), Some(first)) = (&args.skip_all, args.redact.first()) {
+            return Err(syn::Error::new(
+                first.span(),
+                "`skip_all` leaves out every parameter, so nothing is left to redact; remove this `redact(…)`",
+            ));
         }
         if let (Some(_), Some(first)) = (&args.skip_all, args.skip.first()) {
             return Err(syn::Error::new(

@@ -426,7 +426,19 @@ fn rebuild(ty: Option<&Type>, call: &Ident) -> TokenStream {
     }
 }
 
-pub(crate) fn expand(args: Args, item: ItemFn) -> syn::Result<TokenStream> {
+/// A type without the invisible groups `macro_rules!` wraps a `$t:ty` in, so
+/// `-> $ret` is seen as what it is (`impl Future`, `!`, …).
+fn ungroup(ty: Type) -> Type {
+    match ty {
+        Type::Group(g) => ungroup(*g.elem),
+        other => other,
+    }
+}
+
+pub(crate) fn expand(args: Args, mut item: ItemFn) -> syn::Result<TokenStream> {
+    if let ReturnType::Type(arrow, ty) = item.sig.output {
+        item.sig.output = ReturnType::Type(arrow, Box::new(ungroup(*ty)));
+    }
     let ItemFn {
         attrs,
         vis,
@@ -470,7 +482,10 @@ pub(crate) fn expand(args: Args, item: ItemFn) -> syn::Result<TokenStream> {
         Some(c) => quote_spanned! {c.span()=>
             const {
                 let usd: f64 = #c;
-                ::core::assert!(usd >= 0.0, "`#[tool(cost = …)]` must be a number of US dollars, zero or more");
+                ::core::assert!(
+                    usd >= 0.0 && usd < f64::INFINITY,
+                    "`#[tool(cost = …)]` must be a finite number of US dollars, zero or more"
+                );
                 usd
             }
         },
