@@ -7,12 +7,14 @@ use syn::spanned::Spanned;
 use syn::{Expr, ExprLit, ExprUnary, Ident, Lit, LitFloat, LitStr, Token, UnOp};
 
 const OPTIONS: &str =
-    "`name = \"…\"`, `cost = …`, `skip(…)`, `skip_all`, `redact(…)` or `skip_output`";
+    "`name = \"…\"`, `cost = …`, `skip(…)`, `skip_all`, `redact(…)`, `skip_output`, `live`, `replay_ignore(…)` or `crate = \"…\"`";
 
 /// The options of one `#[tool(...)]`.
 #[derive(Default)]
 pub(crate) struct Args {
     pub(crate) name: Option<LitStr>,
+    /// `crate = "path"`: where backstep is, when not at `::backstep`.
+    pub(crate) krate: Option<syn::Path>,
     pub(crate) cost: Option<Expr>,
     pub(crate) skip: Vec<Ident>,
     pub(crate) skip_all: Option<Ident>,
@@ -150,6 +152,27 @@ impl Parse for Args {
                 .call(syn::ext::IdentExt::parse_any)
                 .map_err(|e| syn::Error::new(e.span(), format!("expected an option: {OPTIONS}")))?;
             match key.to_string().as_str() {
+                "crate" => {
+                    if args.krate.is_some() {
+                        return Err(duplicate(&key));
+                    }
+                    if !input.peek(Token![=]) {
+                        return Err(syn::Error::new(
+                            key.span(),
+                            "write the path backstep is reachable at as `crate = \"my_facade::backstep\"`",
+                        ));
+                    }
+                    input.parse::<Token![=]>()?;
+                    let lit: LitStr = input.parse().map_err(|e| {
+                        syn::Error::new(
+                            e.span(),
+                            "`crate` takes a path in a string: `crate = \"my_facade::backstep\"`",
+                        )
+                    })?;
+                    args.krate = Some(lit.parse_with(syn::Path::parse_mod_style).map_err(|_| {
+                        syn::Error::new(lit.span(), "`crate` must be a path, like `\"my_facade::backstep\"` or `\"::trace\"`")
+                    })?);
+                }
                 "name" => {
                     if args.name.is_some() {
                         return Err(duplicate(&key));

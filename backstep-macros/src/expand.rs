@@ -426,6 +426,37 @@ fn rebuild(ty: Option<&Type>, call: &Ident) -> TokenStream {
     }
 }
 
+/// Replaces the path prefix `::backstep` (written by the expansion) with
+/// `krate`, for a dependency renamed or re-exported under another path.
+fn retarget(tokens: TokenStream, krate: &TokenStream) -> TokenStream {
+    use proc_macro2::{Group, TokenTree};
+    let tts: Vec<TokenTree> = tokens.into_iter().collect();
+    let mut out = TokenStream::new();
+    let mut i = 0;
+    while i < tts.len() {
+        let is_prefix = matches!(
+            (&tts[i], tts.get(1 + i), tts.get(2 + i), tts.get(3 + i)),
+            (TokenTree::Punct(a), Some(TokenTree::Punct(b)), Some(TokenTree::Ident(id)), Some(TokenTree::Punct(c)))
+                if a.as_char() == ':' && b.as_char() == ':' && id == "backstep" && c.as_char() == ':'
+        ) && (i == 0 || !matches!(&tts[i - 1], TokenTree::Ident(_)));
+        if is_prefix {
+            out.extend(krate.clone());
+            i += 3;
+            continue;
+        }
+        match &tts[i] {
+            TokenTree::Group(g) => {
+                let mut ng = Group::new(g.delimiter(), retarget(g.stream(), krate));
+                ng.set_span(g.span());
+                out.extend(std::iter::once(TokenTree::Group(ng)));
+            }
+            other => out.extend(std::iter::once(other.clone())),
+        }
+        i += 1;
+    }
+    out
+}
+
 /// A type without the invisible groups `macro_rules!` wraps a `$t:ty` in, so
 /// `-> $ret` is seen as what it is (`impl Future`, `!`, …).
 fn ungroup(ty: Type) -> Type {
@@ -665,6 +696,11 @@ pub(crate) fn expand(args: Args, mut item: ItemFn) -> syn::Result<TokenStream> {
         }
     };
 
+    // `crate = "path"`: every `::backstep` the expansion wrote points there.
+    let body = match &args.krate {
+        Some(krate) => retarget(body, &krate.to_token_stream()),
+        None => body,
+    };
     let defaultness = modifiers.defaultness;
     // Inner attributes of the body (`#![allow(…)]`) stay at the top of the body.
     let (inner, outer): (Vec<Attribute>, Vec<Attribute>) = attrs
