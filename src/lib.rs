@@ -32,10 +32,12 @@ pub use backstep_core::{
     add_cost, dump, init, is_enabled, log, set_enabled, Builder, Call, Cost, Log, LogError,
     Session, SessionEnd, SessionGuard, Status, ToolStats, ValueError, FORMAT_VERSION,
 };
+pub use backstep_core::{diff, CallDiff, Diff, ToolDelta};
 pub use backstep_core::{
     json_diff, mode, replay_from, replay_unused, Divergence, DivergenceKind, Matching, Mode,
     PathDiff, ReplayedError,
 };
+pub use backstep_core::{LogReader, Record};
 
 /// Records every call of the function it is put on.
 ///

@@ -9,10 +9,12 @@
 
 mod call;
 mod cost;
+mod diff;
 mod error;
 mod format;
 mod jsondiff;
 mod log;
+mod reader;
 mod recorder;
 mod replay;
 mod runtime;
@@ -25,10 +27,12 @@ mod time;
 pub use __private::dispatch::ReplayedError;
 pub use call::{Call, Status};
 pub use cost::Cost;
+pub use diff::{diff, CallDiff, Diff, ToolDelta};
 pub use error::{LogError, ValueError};
 pub use format::FORMAT_VERSION;
 pub use jsondiff::{json_diff, PathDiff};
 pub use log::{Log, ToolStats};
+pub use reader::{LogReader, Record};
 pub use recorder::{
     dump, init, is_enabled, log, mode, replay_from, replay_unused, set_enabled, Builder, Mode,
     SessionGuard,

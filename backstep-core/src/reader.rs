@@ -1,0 +1,355 @@
+//! `LogReader`: a session log read one record at a time, in bounded memory.
+
+use std::fs::File;
+use std::io::{BufRead, BufReader, Read};
+use std::path::{Path, PathBuf};
+
+use crate::call::Call;
+use crate::error::LogError;
+use crate::format::{self, Interner, Line};
+use crate::session::{Session, SessionEnd};
+
+/// One line of a session log: a session header, a call or a session's end.
+///
+/// ```
+/// # use backstep_core as backstep;
+/// use backstep::Record;
+/// let line = r#"{"type":"end","session":"s1","ended_at":"2026-12-03T19:00:01Z","calls":3,"errors":1,"panicked":0,"cancelled":0,"cost_usd":0.25}"#;
+/// match Record::parse(line).unwrap() {
+///     Record::End { session, end } => assert_eq!((session.as_str(), end.calls()), ("s1", 3)),
+///     other => panic!("not an end line: {other:?}"),
+/// }
+/// assert!(Record::parse(r#"{"name":"not a log"}"#).is_err());
+/// ```
+#[derive(Clone, Debug, PartialEq)]
+pub enum Record {
+    /// A session header: the first line a run writes.
+    Session(Session),
+    /// One finished call (lines are written when calls finish, so a child's
+    /// line comes before its parent's).
+    Call(Call),
+    /// A session's end line, with its totals.
+    End {
+        /// The id of the session that ended.
+        session: String,
+        /// The totals written on the line.
+        end: SessionEnd,
+    },
+}
+
+impl Record {
+    /// Parses one line of a log (format v1, without its newline).
+    ///
+    /// # Errors
+    /// A message saying what is wrong with the line (without its place: add
+    /// the file and line number yourself), when it is not JSON or not a
+    /// backstep record.
+    ///
+    /// ```
+    /// # use backstep_core as backstep;
+    /// let err = backstep::Record::parse("{\"type\":\"call\"").unwrap_err();
+    /// assert!(err.starts_with("not a JSON record"), "{err}");
+    /// ```
+    pub fn parse(line: &str) -> Result<Record, String> {
+        format::parse_line(line, &mut Interner::default()).map(Record::from)
+    }
+
+    /// The record as one line of format v1, with its newline: what the
+    /// recorder wrote (a header read without one is written with `format` 1).
+    ///
+    /// ```
+    /// # use backstep_core as backstep;
+    /// let line = r#"{"type":"session","session":"s1","name":null,"started_at":"2026-12-03T19:00:00.000000Z","pid":7,"backstep_version":"0.1.0","format":1}"#;
+    /// assert_eq!(backstep::Record::parse(line).unwrap().to_jsonl(), format!("{line}\n"));
+    /// ```
+    #[must_use]
+    pub fn to_jsonl(&self) -> String {
+        let mut out = String::new();
+        match self {
+            Record::Session(s) => format::write_session(&mut out, s),
+            Record::Call(c) => format::write_call(&mut out, c),
+            Record::End { session, end } => format::write_end(&mut out, session, end),
+        }
+        out
+    }
+}
+
+impl From<Line> for Record {
+    fn from(line: Line) -> Record {
+        match line {
+            Line::Session(s) => Record::Session(s),
+            Line::Call(c) => Record::Call(c),
+            Line::End(session, end) => Record::End {
+                session: session.to_string(),
+                end,
+            },
+        }
+    }
+}
+
+impl Call {
+    /// The call as one line of the session log (format v1), with its newline:
+    /// what `calls --json` prints, and what [`Log::from_jsonl`](crate::Log::from_jsonl) reads back.
+    ///
+    /// ```
+    /// # use backstep_core as backstep;
+    /// let line = r#"{"type":"call","session":"s","seq":0,"parent":null,"tool":"t","inputs":{"n":1},"output":[1,2],"status":"ok","error":null,"started_at":"2026-01-01T00:00:00.000000Z","duration_ms":1.5,"cost_usd":0.003,"thread":"main"}"#;
+    /// let log = backstep::Log::from_jsonl(line).unwrap();
+    /// assert_eq!(log.replay(0).unwrap().to_jsonl(), format!("{line}\n"));
+    /// ```
+    #[must_use]
+    pub fn to_jsonl(&self) -> String {
+        let mut out = String::new();
+        format::write_call(&mut out, self);
+        out
+    }
+}
+
+/// Reads a session log one [`Record`] at a time, in file order, holding one
+/// line in memory: for logs too large to load as a [`Log`](crate::Log).
+///
+/// It judges lines as [`Log::open`](crate::Log::open) does: a last line cut
+/// off by a crash ends the iteration and is reported in
+/// [`LogReader::warnings`] (not on stderr: the caller decides), and any other
+/// line that is not a backstep record is one [`LogError::Corrupt`] naming the
+/// file and line, after which the iteration ends.
+///
+/// ```
+/// # use backstep_core as backstep;
+/// use backstep::{LogReader, Record};
+/// let text = concat!(
+///     r#"{"type":"call","session":"s","seq":0,"parent":null,"tool":"t","inputs":{},"output":null,"status":"ok","error":null,"started_at":"2026-01-01T00:00:00Z","duration_ms":2,"cost_usd":0.5,"thread":"main"}"#, "\n",
+///     r#"{"type":"call","session":"s","seq":1,"par"#, // cut off by a crash
+/// );
+/// let mut reader = LogReader::new(text.as_bytes(), "run.jsonl");
+/// let mut calls = 0;
+/// for record in &mut reader {
+///     if let Record::Call(call) = record? {
+///         calls += 1;
+///         assert_eq!(call.tool(), "t");
+///     }
+/// }
+/// assert_eq!(calls, 1);
+/// assert!(reader.warnings()[0].starts_with("run.jsonl:2: last line is cut off"));
+/// # Ok::<(), backstep::LogError>(())
+/// ```
+pub struct LogReader<R> {
+    reader: BufReader<R>,
+    name: PathBuf,
+    interner: Interner,
+    buf: String,
+    line: usize,
+    calls: u64,
+    /// A line that did not parse: an error unless it turns out to be the last.
+    pending: Option<(usize, String, bool)>,
+    warnings: Vec<String>,
+    done: bool,
+}
+
+impl<R> std::fmt::Debug for LogReader<R> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LogReader")
+            .field("name", &self.name)
+            .field("line", &self.line)
+            .field("calls", &self.calls)
+            .field("done", &self.done)
+            .finish_non_exhaustive()
+    }
+}
+
+impl LogReader<File> {
+    /// Opens a session log file for reading record by record.
+    ///
+    /// # Errors
+    /// [`LogError::Io`] if the file cannot be opened or is a directory.
+    ///
+    /// ```no_run
+    /// # use backstep_core as backstep;
+    /// for record in backstep::LogReader::open("run.jsonl")? {
+    ///     if let backstep::Record::Call(call) = record? {
+    ///         println!("{} {}", call.seq(), call.tool());
+    ///     }
+    /// }
+    /// # Ok::<(), backstep::LogError>(())
+    /// ```
+    pub fn open(path: impl AsRef<Path>) -> Result<LogReader<File>, LogError> {
+        let path = path.as_ref();
+        let io = |source| LogError::Io {
+            path: path.to_path_buf(),
+            source,
+        };
+        let file = File::open(path).map_err(io)?;
+        if file.metadata().map_err(io)?.is_dir() {
+            return Err(io(std::io::Error::other("it is a directory")));
+        }
+        Ok(LogReader::new(file, path))
+    }
+}
+
+impl<R: Read> LogReader<R> {
+    /// Reads records from any reader; `name` is used in errors and warnings.
+    ///
+    /// ```
+    /// # use backstep_core as backstep;
+    /// assert_eq!(backstep::LogReader::new(&b""[..], "empty.jsonl").count(), 0);
+    /// ```
+    pub fn new(reader: R, name: impl AsRef<Path>) -> LogReader<R> {
+        LogReader {
+            reader: BufReader::with_capacity(1 << 16, reader),
+            name: name.as_ref().to_path_buf(),
+            interner: Interner::default(),
+            buf: String::new(),
+            line: 0,
+            calls: 0,
+            pending: None,
+            warnings: Vec::new(),
+            done: false,
+        }
+    }
+
+    /// Problems that did not stop reading (a cut-off last line), once the
+    /// iteration has ended.
+    ///
+    /// ```
+    /// # use backstep_core as backstep;
+    /// let mut reader = backstep::LogReader::new(&b"{\"type\":"[..], "cut.jsonl");
+    /// assert!(reader.next().is_none());
+    /// assert_eq!(reader.warnings().len(), 1);
+    /// ```
+    #[must_use]
+    pub fn warnings(&self) -> &[String] {
+        &self.warnings
+    }
+
+    /// The number of lines read so far (1-based number of the last one).
+    ///
+    /// ```
+    /// # use backstep_core as backstep;
+    /// let mut reader = backstep::LogReader::new(&b"\n\n"[..], "blank.jsonl");
+    /// assert!(reader.next().is_none());
+    /// assert_eq!(reader.line(), 2);
+    /// ```
+    #[must_use]
+    pub fn line(&self) -> usize {
+        self.line
+    }
+
+    fn corrupt(&self, line: usize, message: String) -> LogError {
+        LogError::Corrupt {
+            path: self.name.clone(),
+            line,
+            message,
+        }
+    }
+}
+
+impl<R: Read> Iterator for LogReader<R> {
+    type Item = Result<Record, LogError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        loop {
+            if self.done {
+                return None;
+            }
+            self.buf.clear();
+            let n = match self.reader.read_line(&mut self.buf) {
+                Ok(n) => n,
+                Err(source) => {
+                    self.done = true;
+                    return Some(Err(LogError::Io {
+                        path: self.name.clone(),
+                        source,
+                    }));
+                }
+            };
+            if n == 0 {
+                self.done = true;
+                let (line, message, complete) = self.pending.take()?;
+                if complete {
+                    return Some(Err(self.corrupt(line, message)));
+                }
+                self.warnings.push(format!(
+                    "{}:{line}: last line is cut off (the program stopped while writing it); ignored it and kept the {} calls before it",
+                    self.name.display(),
+                    self.calls
+                ));
+                return None;
+            }
+            self.line += 1;
+            if let Some((line, message, _)) = self.pending.take() {
+                self.done = true;
+                return Some(Err(self.corrupt(line, message)));
+            }
+            let complete = self.buf.ends_with('\n');
+            let text = self.buf.trim_end_matches(['\n', '\r']);
+            if text.trim().is_empty() {
+                continue;
+            }
+            match format::parse_line(text, &mut self.interner) {
+                Ok(line) => {
+                    if matches!(line, Line::Call(_)) {
+                        self.calls += 1;
+                    }
+                    return Some(Ok(Record::from(line)));
+                }
+                Err(message) => self.pending = Some((self.line, message, complete)),
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const CALL: &str = r#"{"type":"call","session":"s","seq":0,"parent":null,"tool":"t","inputs":{},"output":null,"status":"ok","error":null,"started_at":"2026-01-01T00:00:00Z","duration_ms":1,"cost_usd":0.5,"thread":"main"}"#;
+
+    fn read(text: &str) -> (Vec<Result<Record, String>>, Vec<String>) {
+        let mut reader = LogReader::new(text.as_bytes(), "t.jsonl");
+        let items = (&mut reader)
+            .map(|r| r.map_err(|e| e.to_string()))
+            .collect();
+        (items, reader.warnings().to_vec())
+    }
+
+    #[test]
+    fn corrupt_middle_line_is_one_error_then_the_end() {
+        let (items, warnings) = read(&format!("{CALL}\n{{oops\n{CALL}\n{CALL}\n"));
+        assert_eq!(items.len(), 2);
+        assert!(items[0].is_ok());
+        let err = items[1].as_ref().unwrap_err();
+        assert!(err.starts_with("t.jsonl:2: not a JSON record:"), "{err}");
+        assert!(warnings.is_empty());
+    }
+
+    #[test]
+    fn cut_last_line_is_a_warning_and_complete_bad_last_line_an_error() {
+        let (items, warnings) = read(&format!("{CALL}\n\n{}", &CALL[..30]));
+        assert_eq!(items.len(), 1);
+        assert_eq!(
+            warnings,
+            ["t.jsonl:3: last line is cut off (the program stopped while writing it); ignored it and kept the 1 calls before it"]
+        );
+        let (items, _) = read(&format!("{CALL}\n{{\"a\":1}}\n"));
+        assert_eq!(
+            items[1].as_ref().unwrap_err(),
+            "t.jsonl:2: not a backstep record (no `type` field)"
+        );
+    }
+
+    #[test]
+    fn records_round_trip_as_lines() {
+        let text = concat!(
+            r#"{"type":"session","session":"s","name":"n","started_at":"2026-01-01T00:00:00.000000Z","pid":1,"backstep_version":"0.1.0","format":1}"#,
+            "\n",
+            r#"{"type":"end","session":"s","ended_at":"2026-01-01T00:00:01.000000Z","calls":1,"errors":0,"panicked":0,"cancelled":0,"cost_usd":0.5}"#,
+            "\n",
+        );
+        let (items, _) = read(text);
+        let back: String = items
+            .iter()
+            .map(|r| r.as_ref().unwrap().to_jsonl())
+            .collect();
+        assert_eq!(back, text);
+    }
+}
