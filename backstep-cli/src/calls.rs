@@ -1,0 +1,297 @@
+//! `backstep calls`, `show` and `diff`: the commands that look at calls one by one.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use backstep_core::{Call, Cost, Log};
+
+use crate::input::{check_stdin_once, load_all, pick_session, Input};
+use crate::out::{self, Cell, Col, Paint, Style, Table};
+use crate::{CallsArgs, DiffArgs, Failure, Outcome, ShowArgs};
+
+/// Names of the inputs, for messages: `a.jsonl, b.jsonl`.
+fn names(logs: &[(PathBuf, Log)]) -> String {
+    logs.iter()
+        .map(|(n, _)| n.display().to_string())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// The calls table's columns, and one row per call.
+fn call_table(calls: &[&Call], with_session: bool) -> Table {
+    let with_error = calls.iter().any(|c| c.error().is_some());
+    let mut cols = Vec::new();
+    if with_session {
+        cols.push(Col::left("session").keep());
+    }
+    cols.extend([
+        Col::right("seq"),
+        Col::right("parent"),
+        Col::left("tool"),
+        Col::left("status").keep(),
+        Col::right("duration"),
+        Col::decimal("cost"),
+        Col::flex("inputs"),
+    ]);
+    if with_error {
+        cols.push(Col::flex("error"));
+    }
+    let mut t = Table::new(cols);
+    for c in calls {
+        let mut row: Vec<Cell> = Vec::new();
+        if with_session {
+            row.push(c.session().into());
+        }
+        row.extend([
+            c.seq().to_string().into(),
+            c.parent()
+                .map_or_else(|| "-".to_string(), |p| p.to_string())
+                .into(),
+            c.tool().into(),
+            Cell::painted(c.status().as_str(), Paint::status(c.status())),
+            out::duration(c.duration()).into(),
+            c.cost().to_string().into(),
+            c.inputs_json().into(),
+        ]);
+        if with_error {
+            row.push(Cell::painted(
+                c.error().unwrap_or(""),
+                Paint::status(c.status()),
+            ));
+        }
+        t.row(row);
+    }
+    t
+}
+
+pub fn list(a: &CallsArgs, style: Style) -> Outcome {
+    let logs = load_all(&a.files)?;
+    let session = match &a.session {
+        Some(wanted) => {
+            let ids = logs
+                .iter()
+                .flat_map(|(_, l)| l.sessions().iter().map(|s| s.id()));
+            Some(pick_session(ids, wanted, &names(&logs))?)
+        }
+        None => None,
+    };
+    let total: usize = logs.iter().map(|(_, l)| l.len()).sum();
+    let keep = |c: &Call| {
+        session.as_deref().map_or(true, |s| c.session() == s)
+            && (a.tool.is_empty() || a.tool.iter().any(|t| t == c.tool()))
+            && (a.status.is_empty() || a.status.contains(&c.status()))
+            && a.min_cost.map_or(true, |m| c.cost() >= m)
+            && a.slower_than.map_or(true, |d| c.duration() > d)
+    };
+    let calls: Vec<&Call> = logs
+        .iter()
+        .flat_map(|(_, l)| l.iter())
+        .filter(|c| keep(c))
+        .collect();
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    if a.json {
+        for c in &calls {
+            out.write_all(c.to_jsonl().as_bytes())?;
+        }
+        out.flush()?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    if calls.is_empty() {
+        let why = if total == 0 {
+            "the log holds no calls"
+        } else {
+            "no call matches"
+        };
+        writeln!(out, "{why} ({total} calls in {})", names(&logs))?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    let sessions: std::collections::HashSet<&str> = calls.iter().map(|c| c.session()).collect();
+    call_table(&calls, sessions.len() > 1).print(&mut out, style, out::width())?;
+    let cost: Cost = calls.iter().map(|c| c.cost()).sum();
+    let shown = calls.len();
+    let footer = if shown == total {
+        format!("{shown} calls, {cost}")
+    } else {
+        format!("{shown} of {total} calls, {cost}")
+    };
+    writeln!(out, "\n{}", style.paint(Paint::Dim, &footer))?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn pretty(json: &str) -> String {
+    match serde_json::from_str::<serde_json::Value>(json) {
+        Ok(v) => format!("{v:#}"),
+        Err(_) => json.to_string(),
+    }
+}
+
+fn indented(out: &mut impl Write, text: &str) -> std::io::Result<()> {
+    for line in text.lines() {
+        writeln!(out, "  {line}")?;
+    }
+    Ok(())
+}
+
+pub fn show(a: &ShowArgs, style: Style) -> Outcome {
+    let input = Input::open(&a.file)?;
+    let name = input.name.display().to_string();
+    let mut log = input.load()?;
+    if let Some(wanted) = &a.session {
+        let id = pick_session(log.sessions().iter().map(|s| s.id()), wanted, &name)?;
+        log = log.for_session(&id);
+    }
+    let hits: Vec<&Call> = log.iter().filter(|c| c.seq() == a.seq).collect();
+    let call = match hits.as_slice() {
+        [one] => (*one).clone(),
+        [] => {
+            let range = match (
+                log.iter().map(Call::seq).min(),
+                log.iter().map(Call::seq).max(),
+            ) {
+                (Some(lo), Some(hi)) => format!("its calls have seq {lo} to {hi}"),
+                _ => "it holds no calls".to_string(),
+            };
+            return Err(Failure(format!(
+                "{name}: no call with seq {} ({range})",
+                a.seq
+            )));
+        }
+        many => {
+            let ids: Vec<&str> = many.iter().map(|c| c.session()).collect();
+            return Err(Failure(format!(
+                "{name}: seq {} is in {} sessions ({}): choose one with --session ID",
+                a.seq,
+                many.len(),
+                ids.join(", ")
+            )));
+        }
+    };
+    let log = log.for_session(call.session());
+    let session = log.sessions().first();
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    let width = out::width();
+    let label = |s: &str| style.paint(Paint::Bold, &format!("{s:<10}"));
+    let title = format!("call #{} {}", call.seq(), out::one_line(call.tool()));
+    writeln!(
+        out,
+        "{}  {}",
+        style.paint(Paint::Bold, &title),
+        style.paint(Paint::status(call.status()), call.status().as_str())
+    )?;
+    let session_text = match session.and_then(|s| s.name()) {
+        Some(n) => format!("{} ({})", call.session(), out::one_line(n)),
+        None => call.session().to_string(),
+    };
+    writeln!(out, "{}{session_text}", label("session"))?;
+    writeln!(
+        out,
+        "{}{} UTC",
+        label("started"),
+        out::datetime(call.started_at())
+    )?;
+    writeln!(
+        out,
+        "{}{}",
+        label("duration"),
+        out::duration(call.duration())
+    )?;
+    writeln!(out, "{}{}", label("cost"), call.cost())?;
+    writeln!(out, "{}{}", label("thread"), out::one_line(call.thread()))?;
+
+    // Parents, outermost first; a parent whose line is missing (it was still
+    // running when the log ended) ends the chain.
+    let mut chain: Vec<&Call> = Vec::new();
+    let mut missing = None;
+    let mut next = call.parent();
+    while let Some(p) = next {
+        if chain.len() > log.len() {
+            break; // a cycle in a hand-edited log
+        }
+        match log.get(p) {
+            Some(parent) => {
+                chain.push(parent);
+                next = parent.parent();
+            }
+            None => {
+                missing = Some(p);
+                break;
+            }
+        }
+    }
+    chain.reverse();
+    writeln!(out)?;
+    if chain.is_empty() && missing.is_none() {
+        writeln!(out, "{}none: a top-level call", label("parents"))?;
+    } else {
+        writeln!(
+            out,
+            "{}",
+            style.paint(Paint::Bold, "parents (outermost first)")
+        )?;
+        if let Some(p) = missing {
+            writeln!(
+                out,
+                "  #{p} is not in the log (it was still running when the log ended)"
+            )?;
+        }
+        if !chain.is_empty() {
+            call_table(&chain, false)
+                .indent(2)
+                .print(&mut out, style, width)?;
+        }
+    }
+
+    writeln!(out, "\n{}", style.paint(Paint::Bold, "inputs"))?;
+    indented(&mut out, &pretty(call.inputs_json()))?;
+    writeln!(out, "\n{}", style.paint(Paint::Bold, "output"))?;
+    indented(&mut out, &pretty(call.output_json()))?;
+    if let Some(e) = call.error() {
+        writeln!(out, "\n{}", style.paint(Paint::Bold, "error"))?;
+        indented(&mut out, &out::safe_block(e))?;
+    }
+    let children: Vec<&Call> = log.children(call.seq()).collect();
+    writeln!(out)?;
+    if children.is_empty() {
+        writeln!(out, "{}none", label("children"))?;
+    } else {
+        writeln!(
+            out,
+            "{}",
+            style.paint(Paint::Bold, &format!("children ({})", children.len()))
+        )?;
+        call_table(&children, false)
+            .indent(2)
+            .print(&mut out, style, width)?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn diff(a: &DiffArgs) -> Outcome {
+    check_stdin_once(&[a.a.clone(), a.b.clone()])?;
+    let load = |path: &PathBuf, session: &Option<String>| -> Result<(String, Log), Failure> {
+        let input = Input::open(path)?;
+        let name = input.name.display().to_string();
+        let log = input.load()?;
+        Ok(match session {
+            Some(wanted) => {
+                let id = pick_session(log.sessions().iter().map(|s| s.id()), wanted, &name)?;
+                (format!("{name} (session {id})"), log.for_session(&id))
+            }
+            None => (name, log),
+        })
+    };
+    let (name_a, log_a) = load(&a.a, &a.session_a)?;
+    let (name_b, log_b) = load(&a.b, &a.session_b)?;
+    let d = backstep_core::diff(&log_a, &log_b);
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    writeln!(out, "a: {name_a}\nb: {name_b}\n\n{d}")?;
+    Ok(if d.diverges() {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
+}

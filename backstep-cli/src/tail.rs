@@ -1,0 +1,364 @@
+//! `backstep tail`: follow a log as it is written, by polling the file.
+
+use std::collections::VecDeque;
+use std::fs::File;
+use std::io::{self, BufRead, Read, Write};
+use std::path::Path;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use backstep_core::{Call, Record};
+
+use crate::input::{not_a_log, Input, BINARY};
+use crate::out::{self, Paint, Style};
+use crate::{Backlog, Failure, Outcome, TailArgs};
+
+/// `19:32:30.087`: the time of day (UTC) to the millisecond.
+fn clock_ms(t: std::time::SystemTime) -> String {
+    let mut c = out::clock(t);
+    c.truncate(12);
+    c
+}
+
+/// Prints records as they come and knows when to stop.
+struct Follower<'a> {
+    args: &'a TailArgs,
+    style: Style,
+    width: usize,
+    name: String,
+    /// Complete lines seen (for error messages).
+    line: usize,
+    /// Bytes of a line still being written.
+    partial: Vec<u8>,
+    calls_printed: u64,
+    /// Whether a line was a record yet (else the file may not be a log).
+    seen_record: bool,
+    /// The session that started last, and whether its end line has come.
+    last_session: Option<(String, bool)>,
+}
+
+enum Next {
+    Go,
+    Stop,
+}
+
+impl Follower<'_> {
+    fn format_call(&self, c: &Call) -> String {
+        let status = format!("{:<10}", c.status().as_str());
+        let parent = c
+            .parent()
+            .map_or_else(|| "-".to_string(), |p| p.to_string());
+        let head = format!(
+            "{}  {:>5} {:>5}  {:<14}  ",
+            clock_ms(c.started_at()),
+            c.seq(),
+            parent,
+            out::shorten(&out::one_line(c.tool()), 14),
+        );
+        let figures = format!(
+            "{:>9} {:>11}  ",
+            out::duration(c.duration()),
+            c.cost().to_string()
+        );
+        let mut rest = out::one_line(c.inputs_json());
+        if let Some(e) = c.error() {
+            rest = format!("{rest}  {}", out::one_line(e));
+        }
+        let used = out::text_width(&head) + status.len() + out::text_width(&figures);
+        let rest = out::shorten(&rest, self.width.saturating_sub(used).max(8));
+        format!(
+            "{head}{}{figures}{rest}",
+            self.style.paint(Paint::status(c.status()), &status)
+        )
+    }
+
+    fn format(&self, r: &Record) -> String {
+        match r {
+            Record::Call(c) => self.format_call(c),
+            Record::Session(s) => {
+                let when = s.started_at().map_or_else(|| "-".repeat(12), clock_ms);
+                let name = s
+                    .name()
+                    .map(|n| format!(" ({})", out::one_line(n)))
+                    .unwrap_or_default();
+                let pid = s.pid().map(|p| format!(", pid {p}")).unwrap_or_default();
+                let text = format!("── session {}{name} started{pid}", s.id());
+                format!("{when}  {}", self.style.paint(Paint::Cyan, &text))
+            }
+            Record::End { session, end } => {
+                let failed = end.errors() + end.panicked() + end.cancelled();
+                let text = format!(
+                    "── session {session} ended: {} calls, {failed} not ok, {}",
+                    end.calls(),
+                    end.cost()
+                );
+                format!(
+                    "{}  {}",
+                    clock_ms(end.ended_at()),
+                    self.style.paint(Paint::Cyan, &text)
+                )
+            }
+        }
+    }
+
+    /// Notes which session is the latest and whether it ended.
+    fn track(&mut self, r: &Record) {
+        match r {
+            Record::Session(s) => self.last_session = Some((s.id().to_string(), false)),
+            Record::Call(c) => {
+                if self.last_session.is_none() {
+                    self.last_session = Some((c.session().to_string(), false));
+                }
+            }
+            Record::End { session, .. } => {
+                if let Some((id, ended)) = &mut self.last_session {
+                    if id == session {
+                        *ended = true;
+                    }
+                }
+            }
+        }
+    }
+
+    /// Whether the latest session has ended, when that is where to stop.
+    fn ended(&self) -> bool {
+        self.args.until_end && matches!(self.last_session, Some((_, true)))
+    }
+
+    fn enough(&self) -> bool {
+        self.args.max_calls.is_some_and(|m| self.calls_printed >= m)
+    }
+
+    /// Prints one record; `Stop` once `--max-calls` calls are printed.
+    fn print(&mut self, out: &mut impl Write, r: &Record) -> io::Result<Next> {
+        if self.enough() {
+            return Ok(Next::Stop);
+        }
+        writeln!(out, "{}", self.format(r))?;
+        out.flush()?;
+        if matches!(r, Record::Call(_)) {
+            self.calls_printed += 1;
+        }
+        Ok(if self.enough() { Next::Stop } else { Next::Go })
+    }
+
+    /// Parses one complete line. A first line that is no record means the
+    /// file is not a log at all, and says so.
+    fn parse(&mut self, bytes: &[u8]) -> Result<Option<Record>, Failure> {
+        self.line += 1;
+        let first = !self.seen_record;
+        let Ok(text) = std::str::from_utf8(bytes) else {
+            return Err(if first {
+                not_a_log(&self.name, self.line, BINARY)
+            } else {
+                Failure(format!("{}:{}: not UTF-8 text", self.name, self.line))
+            });
+        };
+        let text = text.trim_end_matches(['\n', '\r']);
+        if text.trim().is_empty() {
+            return Ok(None);
+        }
+        match Record::parse(text) {
+            Ok(r) => {
+                self.seen_record = true;
+                Ok(Some(r))
+            }
+            Err(e) if first => Err(not_a_log(&self.name, self.line, &e)),
+            Err(e) => Err(Failure(format!("{}:{}: {e}", self.name, self.line))),
+        }
+    }
+
+    /// Takes newly read bytes; prints each complete line. `backlog` keeps the
+    /// last lines instead of printing them (the first read of the file).
+    fn feed(
+        &mut self,
+        out: &mut impl Write,
+        bytes: &[u8],
+        mut backlog: Option<&mut VecDeque<Record>>,
+    ) -> Result<Next, Failure> {
+        self.partial.extend_from_slice(bytes);
+        let mut start = 0;
+        let mut next = Next::Go;
+        while let Some(nl) = self.partial[start..].iter().position(|&b| b == b'\n') {
+            let end = start + nl + 1;
+            let line = self.partial[start..end].to_vec();
+            start = end;
+            let Some(record) = self.parse(&line)? else {
+                continue;
+            };
+            self.track(&record);
+            match (&mut backlog, self.args.lines) {
+                (Some(keep), Backlog::Last(n)) => {
+                    keep.push_back(record);
+                    if keep.len() > n {
+                        keep.pop_front();
+                    }
+                }
+                _ => {
+                    let printed = self.print(out, &record)?;
+                    if matches!(printed, Next::Stop) || (backlog.is_none() && self.ended()) {
+                        next = Next::Stop;
+                        break;
+                    }
+                }
+            }
+        }
+        self.partial.drain(..start);
+        Ok(next)
+    }
+
+    /// A first line without its newline. The recorder writes each line and
+    /// its newline in one `write`, so a line that is complete JSON is whole,
+    /// and one that can never become JSON means the file is no log: both are
+    /// judged now rather than waited on forever. A prefix of JSON waits.
+    fn settle_first_line(
+        &mut self,
+        out: &mut impl Write,
+        backlog: Option<&mut VecDeque<Record>>,
+    ) -> Result<Next, Failure> {
+        if self.seen_record || self.partial.is_empty() {
+            return Ok(Next::Go);
+        }
+        match serde_json::from_slice::<serde_json::Value>(&self.partial) {
+            Err(e) if e.classify() == serde_json::error::Category::Eof => Ok(Next::Go),
+            _ => self.feed(out, b"\n", backlog),
+        }
+    }
+}
+
+/// The identity of a file, to notice it was replaced (removed and created
+/// again, as a new run does).
+#[cfg(unix)]
+fn identity(meta: &std::fs::Metadata) -> (u64, u64) {
+    use std::os::unix::fs::MetadataExt;
+    (meta.dev(), meta.ino())
+}
+
+#[cfg(not(unix))]
+fn identity(_: &std::fs::Metadata) -> (u64, u64) {
+    (0, 0)
+}
+
+pub fn run(a: &TailArgs, style: Style) -> Outcome {
+    let input = Input::open(&a.file)?;
+    let mut f = Follower {
+        args: a,
+        style,
+        width: out::width(),
+        name: input.name.display().to_string(),
+        line: 0,
+        partial: Vec::new(),
+        calls_printed: 0,
+        seen_record: false,
+        last_session: None,
+    };
+    let stdout = io::stdout();
+    let mut out = stdout.lock();
+    if a.file == Path::new("-") {
+        return follow_stdin(&mut f, &mut out);
+    }
+    follow_file(&mut f, &mut out, &a.file)
+}
+
+/// Standard input: print lines as they arrive until it closes.
+fn follow_stdin(f: &mut Follower<'_>, out: &mut impl Write) -> Outcome {
+    let stdin = io::stdin();
+    let mut stdin = stdin.lock();
+    let mut buf = Vec::new();
+    loop {
+        buf.clear();
+        if stdin.read_until(b'\n', &mut buf)? == 0 {
+            break;
+        }
+        if !buf.ends_with(b"\n") {
+            f.partial = buf.clone();
+            if let Next::Stop = f.settle_first_line(out, None)? {
+                return Ok(ExitCode::SUCCESS);
+            }
+            break;
+        }
+        if let Next::Stop = f.feed(out, &buf, None)? {
+            return Ok(ExitCode::SUCCESS);
+        }
+    }
+    if !f.partial.is_empty() {
+        eprintln!(
+            "backstep: note: {}:{}: last line is cut off; ignored it",
+            f.name,
+            f.line + 1
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn open(path: &Path) -> io::Result<(File, (u64, u64))> {
+    let file = File::open(path)?;
+    let id = identity(&file.metadata()?);
+    Ok((file, id))
+}
+
+fn follow_file(f: &mut Follower<'_>, out: &mut impl Write, path: &Path) -> Outcome {
+    let cannot = |e: io::Error| Failure(format!("{}: cannot read: {e}", path.display()));
+    let (mut file, mut id) = open(path).map_err(cannot)?;
+    let mut pos: u64 = 0;
+    let mut chunk = vec![0u8; 1 << 16];
+
+    // What is already there: keep the last lines, then print them.
+    let mut backlog = VecDeque::new();
+    loop {
+        let n = file.read(&mut chunk).map_err(cannot)?;
+        if n == 0 {
+            break;
+        }
+        pos += n as u64;
+        if let Next::Stop = f.feed(out, &chunk[..n], Some(&mut backlog))? {
+            return Ok(ExitCode::SUCCESS);
+        }
+    }
+    if let Next::Stop = f.settle_first_line(out, Some(&mut backlog))? {
+        return Ok(ExitCode::SUCCESS);
+    }
+    for record in &backlog {
+        if let Next::Stop = f.print(out, record)? {
+            return Ok(ExitCode::SUCCESS);
+        }
+    }
+    drop(backlog);
+    if f.ended() || f.enough() {
+        return Ok(ExitCode::SUCCESS);
+    }
+
+    let interval = Duration::from_millis(f.args.interval.max(10));
+    loop {
+        std::thread::sleep(interval);
+        let Ok(meta) = std::fs::metadata(path) else {
+            continue; // removed: a new run is about to create it again
+        };
+        let replaced = identity(&meta) != id;
+        if replaced || meta.len() < pos {
+            let what = if replaced { "replaced" } else { "truncated" };
+            match open(path) {
+                Ok((new, new_id)) => {
+                    (file, id) = (new, new_id);
+                }
+                Err(_) => continue,
+            }
+            pos = 0;
+            f.partial.clear();
+            f.line = 0;
+            f.last_session = None;
+            let note = format!("── {} was {what}: reading it from the start", f.name);
+            writeln!(out, "{}", f.style.paint(Paint::Dim, &note))?;
+        }
+        loop {
+            let n = file.read(&mut chunk).map_err(cannot)?;
+            if n == 0 {
+                break;
+            }
+            pos += n as u64;
+            if let Next::Stop = f.feed(out, &chunk[..n], None)? {
+                return Ok(ExitCode::SUCCESS);
+            }
+        }
+    }
+}

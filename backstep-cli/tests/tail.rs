@@ -1,0 +1,193 @@
+//! `backstep tail` following a log that another process is writing.
+
+mod common;
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use common::{agent_log, backstep, dir};
+
+const S: &str = "7f3a9c2e5b1d4f60";
+const LIMIT: Duration = Duration::from_secs(30);
+
+/// A running `backstep tail`, its output read line by line.
+struct Tail {
+    child: Child,
+    lines: mpsc::Receiver<String>,
+    seen: Vec<String>,
+}
+
+impl Tail {
+    fn start(args: &[&str]) -> Tail {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_backstep"))
+            .arg("tail")
+            .args(args)
+            .args(["--interval", "20"])
+            .env("COLUMNS", "100")
+            .env_remove("NO_COLOR")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap();
+        let out = child.stdout.take().unwrap();
+        let (tx, lines) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(out).lines() {
+                if tx.send(line.unwrap()).is_err() {
+                    break;
+                }
+            }
+        });
+        Tail {
+            child,
+            lines,
+            seen: Vec::new(),
+        }
+    }
+
+    /// Waits until `n` lines in all were printed.
+    fn wait_lines(&mut self, n: usize) {
+        let deadline = Instant::now() + LIMIT;
+        while self.seen.len() < n {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(line) => self.seen.push(line),
+                Err(_) => panic!(
+                    "tail printed {} lines, not {n}: {:#?}",
+                    self.seen.len(),
+                    self.seen
+                ),
+            }
+        }
+    }
+
+    /// Waits for the exit code, and collects what else was printed.
+    fn wait_exit(mut self) -> (i32, String) {
+        let deadline = Instant::now() + LIMIT;
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                while let Ok(line) = self.lines.recv_timeout(Duration::from_secs(5)) {
+                    self.seen.push(line);
+                }
+                return (status.code().unwrap(), self.seen.join("\n") + "\n");
+            }
+            if Instant::now() > deadline {
+                let _ = self.child.kill();
+                panic!("tail did not exit; it printed {:#?}", self.seen);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+fn append(path: &Path, text: &str) {
+    let mut f = std::fs::OpenOptions::new().append(true).open(path).unwrap();
+    f.write_all(text.as_bytes()).unwrap();
+}
+
+fn lines(text: &str) -> Vec<String> {
+    text.lines().map(|l| format!("{l}\n")).collect()
+}
+
+const ALL: &str = "\
+19:00:00.000  ── session 7f3a9c2e5b1d4f60 (agent) started, pid 4242
+19:00:00.000      0     -  plan            ok          1.25 ms          $0  {\"goal\":\"audit\"}
+19:00:00.001      2     1  read_file       error       6.50 µs          $0  {\"path\":\"./a.rs\"}  No s…
+19:00:00.001      1     -  analyze         error      70.00 µs          $0  {\"path\":\"./a.rs\"}  No s…
+19:00:00.001      4     3  read_file       ok        500.00 µs          $0  {\"path\":\"./b.rs\"}
+19:00:00.002      5     3  summarize       ok         12.50 ms     $0.0004  {\"path\":\"./b.rs\",\"token…
+19:00:00.001      3     -  analyze         ok         13.75 ms          $0  {\"path\":\"./b.rs\"}
+19:00:00.016      6     -  search          panicked  250.00 ms       $0.01  {\"query\":\"rust cli\",\"li…
+19:00:00.270      7     -  fetch           cancelled    1.50 s          $0  {\"url\":\"https://example…
+19:00:01.800  ── session 7f3a9c2e5b1d4f60 ended: 8 calls, 4 not ok, $0.0104
+";
+
+#[test]
+fn follows_a_growing_log_until_its_session_ends() {
+    let d = dir("tail-follow");
+    let path = d.join("live.jsonl");
+    let log = lines(&agent_log(S));
+    std::fs::write(&path, log[..3].concat()).unwrap();
+    let mut tail = Tail::start(&[path.to_str().unwrap(), "--until-end"]);
+    tail.wait_lines(3);
+    // A line written in two pieces is printed once, whole.
+    let (a, b) = log[3].split_at(40);
+    append(&path, a);
+    std::thread::sleep(Duration::from_millis(150));
+    append(&path, b);
+    tail.wait_lines(4);
+    append(&path, &log[4..].concat());
+    let (code, out) = tail.wait_exit();
+    assert_eq!(code, 0);
+    assert_eq!(out, ALL);
+}
+
+#[test]
+fn prints_the_last_lines_then_stops_after_max_calls() {
+    let d = dir("tail-max");
+    let path = d.join("live.jsonl");
+    let log = lines(&agent_log(S));
+    std::fs::write(&path, log[..5].concat()).unwrap();
+    let mut tail = Tail::start(&[path.to_str().unwrap(), "-n", "2", "--max-calls", "4"]);
+    tail.wait_lines(2);
+    append(&path, &log[5..].concat());
+    let (code, out) = tail.wait_exit();
+    assert_eq!(code, 0);
+    let want: Vec<&str> = ALL.lines().skip(3).take(4).collect();
+    assert_eq!(out, want.join("\n") + "\n");
+}
+
+#[test]
+fn a_finished_log_with_until_end_prints_and_exits() {
+    let d = dir("tail-done");
+    let path = common::write(&d, "done.jsonl", &agent_log(S));
+    let r = backstep(&["tail", &path, "-n", "3", "--until-end"], None);
+    assert_eq!((r.code, r.stderr.as_str()), (0, ""));
+    let want: Vec<&str> = ALL.lines().skip(7).collect();
+    assert_eq!(r.stdout, want.join("\n") + "\n");
+    // Standard input is read to its end.
+    let r = backstep(&["tail", "-"], Some(&agent_log(S)));
+    assert_eq!((r.code, r.stdout.as_str()), (0, ALL));
+}
+
+#[test]
+fn a_replaced_log_is_read_from_its_start() {
+    let d = dir("tail-replaced");
+    let path = d.join("live.jsonl");
+    let log = lines(&agent_log(S));
+    std::fs::write(&path, log[..2].concat()).unwrap();
+    let mut tail = Tail::start(&[path.to_str().unwrap(), "--until-end"]);
+    tail.wait_lines(2);
+    // A new run removes the file and writes it again (as the example agent does).
+    std::fs::remove_file(&path).unwrap();
+    std::fs::write(&path, log.concat()).unwrap();
+    let (code, out) = tail.wait_exit();
+    assert_eq!(code, 0);
+    let shown = out.replace(path.to_str().unwrap(), "live.jsonl");
+    let first: Vec<&str> = ALL.lines().take(2).collect();
+    assert_eq!(
+        shown,
+        format!(
+            "{}\n── live.jsonl was replaced: reading it from the start\n{ALL}",
+            first.join("\n")
+        )
+    );
+}
+
+#[test]
+fn a_corrupt_line_stops_tail_with_its_place() {
+    let d = dir("tail-corrupt");
+    let log = lines(&agent_log(S));
+    let text = format!("{}{{\"type\":\"call\",\n{}", log[..2].concat(), log[2]);
+    let path = common::write(&d, "bad.jsonl", &text);
+    let r = backstep(&["tail", &path], None);
+    assert_eq!(r.code, 2);
+    assert_eq!(
+        r.stderr.replace(&path, "bad.jsonl"),
+        "backstep: error: bad.jsonl:3: not a JSON record: EOF while parsing a value at line 1 column 15\n"
+    );
+}
