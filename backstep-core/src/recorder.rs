@@ -136,6 +136,14 @@ pub(crate) fn recording() -> bool {
     }
 }
 
+/// Whether recording is known to be off: the one relaxed load a tool call
+/// pays then. (Not yet decided counts as not off: the slow path reads the
+/// environment.)
+#[inline]
+pub(crate) fn known_off() -> bool {
+    STATE.load(Ordering::Relaxed) == OFF
+}
+
 pub(crate) fn next_seq() -> u64 {
     SEQ.fetch_add(1, Ordering::Relaxed)
 }

@@ -4,6 +4,7 @@
 use std::borrow::Cow;
 use std::cell::{Cell, RefCell};
 use std::future::Future;
+use std::mem::ManuallyDrop;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicPtr, Ordering::Relaxed};
 use std::sync::Arc;
@@ -129,7 +130,9 @@ struct Inflight {
 
 /// A call in flight. Finishing it (or dropping it) records it.
 pub struct Active {
-    inner: Option<Box<Inflight>>,
+    /// `ManuallyDrop`: `Drop for Active` frees it (on its cold path), so a
+    /// call that was not recorded has no drop glue left to run at all.
+    inner: ManuallyDrop<Option<Box<Inflight>>>,
 }
 
 /// The seq and capture scope of the call running on this thread now.
@@ -149,9 +152,16 @@ fn current_call() -> (Option<u64>, Option<Arc<crate::scope::Scope>>) {
 }
 
 impl Active {
+    #[inline]
+    fn unrecorded() -> Active {
+        Active {
+            inner: ManuallyDrop::new(None),
+        }
+    }
+
     fn begin(tool: &'static str, cost_usd: f64, kind: Kind) -> Active {
         if !recorder::recording() {
-            return Active { inner: None };
+            return Active::unrecorded();
         }
         // A message left by an earlier, caught panic must not be taken for
         // this call's (a `resume_unwind` does not run the hook).
@@ -165,7 +175,7 @@ impl Active {
         let (parent, parent_scope) = current_call();
         let scope = parent_scope.or_else(crate::scope::current);
         Active {
-            inner: Some(Box::new(Inflight {
+            inner: ManuallyDrop::new(Some(Box::new(Inflight {
                 seq: recorder::next_seq(),
                 parent,
                 tool,
@@ -183,15 +193,28 @@ impl Active {
                 thread: THREAD_NAME
                     .try_with(Clone::clone)
                     .unwrap_or_else(|_| "".into()),
-            })),
+            }))),
         }
     }
 
     /// Starts a call of a sync tool and makes it the current call of this thread.
+    ///
+    /// Inlined, so that with recording off a tool call costs the one load of
+    /// [`recorder::known_off`] and the optimizer sees `inner` is `None` in
+    /// everything that follows (`serve`, `run`, the dispatch, `drop`).
+    #[inline]
     #[must_use]
     pub fn enter(tool: &'static str, cost_usd: f64) -> Active {
+        if recorder::known_off() {
+            return Active::unrecorded();
+        }
+        Active::enter_recording(tool, cost_usd)
+    }
+
+    #[inline(never)]
+    fn enter_recording(tool: &'static str, cost_usd: f64) -> Active {
         let a = Active::begin(tool, cost_usd, Kind::Sync);
-        if let Some(inner) = &a.inner {
+        if let Some(inner) = &*a.inner {
             let ptr: *const Inflight = &**inner;
             let prev = CURRENT
                 .try_with(|c| c.replace(ptr))
@@ -204,14 +227,18 @@ impl Active {
 
     /// Starts a call whose work happens in a future: it becomes current only
     /// while [`Traced`] polls it.
+    #[inline]
     #[must_use]
     pub fn start_async(tool: &'static str, cost_usd: f64) -> Active {
+        if recorder::known_off() {
+            return Active::unrecorded();
+        }
         Active::begin(tool, cost_usd, Kind::Async)
     }
 
     /// Stops being this thread's current call (sync part of a future-returning tool done).
     pub fn leave(&mut self) {
-        if let Some(inner) = &mut self.inner {
+        if let Some(inner) = &mut *self.inner {
             if inner.entered.swap(false, Relaxed) {
                 let prev = inner.previous.load(Relaxed);
                 let _ = CURRENT.try_with(|c| c.set(prev));
@@ -221,11 +248,13 @@ impl Active {
     }
 
     /// The inputs writer, or `None` when not recording (skip serializing).
+    #[inline]
     pub fn inputs(&mut self) -> Option<Inputs<'_>> {
         self.inner.as_mut().map(|i| Inputs { buf: &mut i.inputs })
     }
 
     /// Whether this call is being recorded.
+    #[inline]
     #[must_use]
     pub fn is_recording(&self) -> bool {
         self.inner.is_some()
@@ -234,7 +263,7 @@ impl Active {
     fn complete(&mut self, status: Status, output: Option<String>, error: Option<String>) {
         // An `Err` whose value is `Serialize` is kept as the output, so a
         // replay can rebuild it.
-        let output = match (status, output, &mut self.inner) {
+        let output = match (status, output, &mut *self.inner) {
             (Status::Error, None, Some(inner)) => inner.error_json.take(),
             (_, output, _) => output,
         };
@@ -285,7 +314,17 @@ impl Active {
     /// # Panics
     /// On a divergence, after recording this call and calling the hook: the
     /// panic carries the report.
+    #[inline]
     pub fn serve(&mut self, live: bool, ignore: &[&str]) -> bool {
+        // Not recorded, not served: replay and stubs answer recorded calls only.
+        if self.inner.is_none() {
+            return false;
+        }
+        self.serve_recorded(live, ignore)
+    }
+
+    #[inline(never)]
+    fn serve_recorded(&mut self, live: bool, ignore: &[&str]) -> bool {
         let scoped = self.inner.as_ref().and_then(|i| i.scope.clone());
         if let Some(scope) = scoped {
             if self.serve_from(live, ignore, Source::Scope(&scope)) {
@@ -302,7 +341,7 @@ impl Active {
     }
 
     fn serve_from(&mut self, live: bool, ignore: &[&str], source: Source<'_>) -> bool {
-        let Some(inner) = &mut self.inner else {
+        let Some(inner) = &mut *self.inner else {
             return false;
         };
         let r = recorder::recorder();
@@ -375,7 +414,7 @@ impl Active {
 
     /// Keeps the `Err` value's JSON for the record (when the error type is `Serialize`).
     pub fn set_error_json(&mut self, json: String) {
-        if let Some(inner) = &mut self.inner {
+        if let Some(inner) = &mut *self.inner {
             inner.error_json = Some(json);
         }
     }
@@ -389,8 +428,11 @@ impl Active {
     }
 
     /// Records a normal return whose value is not recorded.
+    #[inline]
     pub fn finish_unrecorded(&mut self) {
-        self.complete(Status::Ok, None, None);
+        if self.inner.is_some() {
+            self.complete(Status::Ok, None, None);
+        }
     }
 
     /// Records an `Err` return with the error's text.
@@ -400,8 +442,21 @@ impl Active {
 }
 
 impl Drop for Active {
+    #[inline]
     fn drop(&mut self) {
-        let Some(inner) = &mut self.inner else {
+        if self.inner.is_some() {
+            self.drop_unfinished();
+        }
+    }
+}
+
+impl Active {
+    /// A call dropped before it was finished: a panic, a cancelled future,
+    /// or an exit the expansion could not see.
+    #[cold]
+    #[inline(never)]
+    fn drop_unfinished(&mut self) {
+        let Some(inner) = &mut *self.inner else {
             return;
         };
         // An async call that panicked in a poll was recorded there; one
@@ -422,6 +477,8 @@ impl Drop for Active {
                 Some("returned early from inside a macro (e.g. `bail!`); #[tool] on a #[track_caller] function cannot see that value".to_string()),
             );
         }
+        // `complete` took the call; should it not have, it is freed here.
+        drop(self.inner.take());
     }
 }
 
