@@ -70,7 +70,10 @@ pub use backstep_core::{LogReader, Record};
 /// | `skip(a, b)` | leave these parameters out of `inputs` (they need not be `Serialize`) |
 /// | `skip_all` | record no parameters |
 /// | `redact(a)` | record this parameter as the string `"[redacted]"` |
-/// | `skip_output` | do not record the return value (status and error text still are) |
+/// | `skip_output` | do not record the return value (status and error text still are); the tool runs its body during replay |
+/// | `live` | always run the body, also while replaying a log (a clock, a pure computation) |
+/// | `replay_ignore(a)` | leave this (volatile) argument out when a replay compares a call with the recording |
+/// | `crate = "path"` | where backstep is when it is not `::backstep` (a renamed dependency, a re-export) |
 ///
 /// # What is recorded
 ///
@@ -82,8 +85,8 @@ pub use backstep_core::{LogReader, Record};
 ///   and the error's text (its `Display`, then each `source()`), which works for
 ///   `anyhow::Error`, `Box<dyn Error>`, `std::io::Error` and any error type,
 ///   `Serialize` or not. A return type that is not `Serialize` is a compile error
-///   suggesting `skip_output`; an `impl Trait` return is recorded as `null`
-///   unless it is declared `Serialize`.
+///   suggesting `skip_output`; an `impl Trait` return is recorded when its
+///   concrete type is `Serialize`, else as `null`.
 /// - A panic is recorded with status `panicked` and its message, then goes on
 ///   unwinding unchanged.
 /// - `async fn`, and functions returning `impl Future` or

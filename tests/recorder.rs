@@ -32,7 +32,8 @@ fn spawn_child(scenario: &str, envs: &[(&str, &str)]) -> Command {
     .env("BACKSTEP_TEST_SCENARIO", scenario)
     .env_remove("BACKSTEP_LOG")
     .env_remove("BACKSTEP")
-    .env_remove("BACKSTEP_SESSION");
+    .env_remove("BACKSTEP_SESSION")
+    .env_remove("BACKSTEP_MEMORY");
     for (k, v) in envs {
         cmd.env(k, v);
     }
@@ -303,10 +304,16 @@ fn an_out_of_range_duration_is_an_error_naming_the_line() {
 #[test]
 fn a_session_log_has_a_header_the_calls_and_an_end_line() {
     let path = temp_path("session.jsonl");
-    let status = spawn_child("session", &[("OUT", path.to_str().unwrap())])
-        .status()
+    // Output captured: the child's own test harness lines must not mix
+    // into this test binary's report.
+    let out = spawn_child("session", &[("OUT", path.to_str().unwrap())])
+        .output()
         .unwrap();
-    assert!(status.success());
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let text = std::fs::read_to_string(&path).unwrap();
     let lines: Vec<serde_json::Value> = text
         .lines()
@@ -430,4 +437,28 @@ fn bounded_memory_keeps_the_newest_calls_and_the_file_keeps_all() {
     let file = Log::open(&path).unwrap();
     assert_eq!(file.len(), 12);
     assert_eq!(file.total_cost(), Cost::from_usd(0.036));
+}
+
+#[test]
+fn a_switch_with_a_value_it_does_not_know_says_so_and_keeps_recording() {
+    let out = spawn_child(
+        "unwritable",
+        &[("BACKSTEP", "of"), ("BACKSTEP_MEMORY", "lots")],
+    )
+    .output()
+    .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let warnings: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.starts_with("backstep: warning:"))
+        .collect();
+    assert_eq!(
+        warnings,
+        [
+            r#"backstep: warning: BACKSTEP_MEMORY="lots" is not understood (expected a number of calls); every call is kept in memory"#,
+            r#"backstep: warning: BACKSTEP="of" is not understood (expected `off` or `on`); recording stays on"#,
+        ],
+        "{stderr}"
+    );
 }

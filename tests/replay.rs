@@ -195,6 +195,56 @@ fn run_agent(variant: &str) -> Vec<String> {
     out
 }
 
+/// Slow tools that the timeout scenario cancels.
+#[tool]
+async fn slow(ms: u64) -> u64 {
+    executed(&format!("slow {ms}"));
+    tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
+    ms
+}
+
+#[tool]
+fn slow_future(ms: u64) -> impl std::future::Future<Output = u64> {
+    executed(&format!("slow_future {ms}"));
+    async move {
+        tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
+        ms
+    }
+}
+
+/// A `skip_output` value is not in the log: it runs during replay.
+#[tool(skip_output)]
+fn token(user: &str) -> String {
+    executed(&format!("token {user}"));
+    format!("secret-for-{user}")
+}
+
+/// Tool calls cut short by `timeout`, then one that completes.
+fn run_timeouts() -> Vec<String> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .unwrap();
+    let ms = std::time::Duration::from_millis(20);
+    rt.block_on(async {
+        vec![
+            format!(
+                "slow: {:?}",
+                tokio::time::timeout(ms, slow(60_000)).await.ok()
+            ),
+            format!(
+                "slow_future: {:?}",
+                tokio::time::timeout(ms, slow_future(60_000)).await.ok()
+            ),
+            format!(
+                "slow: {:?}",
+                tokio::time::timeout(ms * 50, slow(1)).await.ok()
+            ),
+            format!("token: {}", token("ana")),
+        ]
+    })
+}
+
 /// Steps for the resume scenario: each announces itself, then works a while.
 #[tool]
 fn step(i: u32) -> u32 {
@@ -226,6 +276,11 @@ fn child() {
             }
         }
         "steps" => println!("total {}", run_steps(20)),
+        "timeouts" => {
+            for line in run_timeouts() {
+                println!("{line}");
+            }
+        }
         other => panic!("unknown scenario {other}"),
     }
     // Totals the way the example prints them, from the run's own log.
@@ -523,7 +578,7 @@ fn an_output_that_cannot_be_rebuilt_stops_with_the_tool_and_type() {
     assert!(!out.status.success());
     assert!(
         stderr(&out).contains(
-            "backstep replay: cannot rebuild the return value of tool `receipt` from the log: `replay::Receipt` does not implement `serde::de::DeserializeOwned`; mark the tool `#[tool(live)]` to run it during replay"
+            "backstep replay: cannot rebuild the return value of tool `receipt` from the log: `replay::Receipt` does not implement `serde::de::DeserializeOwned` (in a generic tool: its type parameters are not declared `DeserializeOwned`; add that bound, e.g. `T: serde::de::DeserializeOwned`); mark the tool `#[tool(live)]` to always run its body instead"
         ),
         "{}",
         stderr(&out)
@@ -645,4 +700,124 @@ fn resume_finishes_a_killed_run_without_redoing_finished_calls() {
         .filter(|l| l.contains(r#""type":"session""#))
         .count();
     assert_eq!(header_lines, 1);
+}
+
+#[test]
+fn calls_cancelled_by_a_timeout_are_cancelled_again_in_the_replay() {
+    let dir = Dir::new("timeouts");
+    let log = dir.path("run.jsonl");
+    let out = run(
+        "timeouts",
+        "",
+        &[
+            ("BACKSTEP_LOG", &log),
+            ("EXEC_LOG", &dir.path("exec-record.txt")),
+        ],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let recorded = report(&out);
+    assert_eq!(
+        recorded[..4],
+        [
+            "slow: None",
+            "slow_future: None",
+            "slow: Some(1)",
+            "token: secret-for-ana"
+        ]
+    );
+    let statuses = |path: &Path| -> Vec<(String, Status, bool)> {
+        Log::open(path)
+            .unwrap()
+            .iter()
+            .map(|c| (c.tool().to_string(), c.status(), c.replayed()))
+            .collect()
+    };
+    let s = |t: &str, st: Status, r: bool| (t.to_string(), st, r);
+    assert_eq!(
+        statuses(&log),
+        [
+            s("slow", Status::Cancelled, false),
+            s("slow_future", Status::Cancelled, false),
+            s("slow", Status::Ok, false),
+            s("token", Status::Ok, false),
+        ]
+    );
+
+    let replay_log = dir.path("replay.jsonl");
+    let exec = dir.path("exec.txt");
+    let out = run(
+        "timeouts",
+        "",
+        &[
+            ("BACKSTEP_REPLAY", &log),
+            ("BACKSTEP_LOG", &replay_log),
+            ("EXEC_LOG", &exec),
+        ],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(report(&out)[..4], recorded[..4]);
+    // No slow body ran: the timeouts fired on futures that never complete.
+    // The skip_output tool ran: its value is not in the log.
+    assert_eq!(lines(&exec), ["token ana"]);
+    assert_eq!(
+        statuses(&replay_log),
+        [
+            s("slow", Status::Cancelled, true),
+            s("slow_future", Status::Cancelled, true),
+            s("slow", Status::Ok, true),
+            s("token", Status::Ok, false),
+        ]
+    );
+    assert!(!stderr(&out).contains("never made"), "{}", stderr(&out));
+}
+
+#[test]
+fn resuming_a_finished_run_with_live_tools_leaves_its_log_as_it_was() {
+    let dir = Dir::new("resume-live");
+    let (log, recorded) = record(&dir);
+    let before = std::fs::read_to_string(&log).unwrap();
+    let exec = dir.path("exec.txt");
+    let out = run(
+        "agent",
+        "",
+        &[("BACKSTEP_RESUME", &log), ("EXEC_LOG", &exec)],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(
+        report(&out)[..recorded.len() - 1],
+        recorded[..recorded.len() - 1]
+    );
+    // `clock` is live and `first_word` borrows: both ran again, and neither
+    // was written a second time.
+    assert_eq!(lines(&exec), ["clock", "first_word"]);
+    assert_eq!(std::fs::read_to_string(&log).unwrap(), before);
+}
+
+#[test]
+fn resuming_past_a_live_tool_writes_each_call_once() {
+    let dir = Dir::new("resume-live-cut");
+    let (log, recorded) = record(&dir);
+    // Keep the header and the calls up to `clock`, as if killed after it.
+    let text = std::fs::read_to_string(&log).unwrap();
+    let cut: Vec<&str> = text.lines().collect();
+    let clock_at = cut
+        .iter()
+        .position(|l| l.contains(r#""tool":"clock""#))
+        .unwrap();
+    std::fs::write(&log, cut[..=clock_at].join("\n") + "\n").unwrap();
+    let out = run("agent", "", &[("BACKSTEP_RESUME", &log)]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(
+        report(&out)[..recorded.len() - 1],
+        recorded[..recorded.len() - 1]
+    );
+    let after = Log::open(&log).unwrap();
+    let seqs: Vec<u64> = after.iter().map(backstep::Call::seq).collect();
+    let mut unique = seqs.clone();
+    unique.sort_unstable();
+    unique.dedup();
+    assert_eq!(unique.len(), seqs.len(), "a seq written twice: {seqs:?}");
+    let end = after.sessions()[0].ended().expect("an end line");
+    assert_eq!(end.calls() as usize, after.len());
+    assert_eq!(after.by_tool("clock").count(), 1);
 }

@@ -148,13 +148,40 @@ pub(crate) fn next_seq() -> u64 {
     SEQ.fetch_add(1, Ordering::Relaxed)
 }
 
+/// A switch's value that is not one backstep knows: said once on stderr,
+/// as a typo (`BACKSTEP=of`) would otherwise go unnoticed.
+fn warn_env(name: &str, value: &str, expected: &str, meaning: &str) {
+    eprintln!(
+        "backstep: warning: {name}={value:?} is not understood (expected {expected}); {meaning}"
+    );
+}
+
 fn env_off() -> bool {
-    matches!(
-        std::env::var("BACKSTEP")
-            .map(|v| v.trim().to_ascii_lowercase())
-            .as_deref(),
-        Ok("off" | "0" | "false" | "no")
-    )
+    let Ok(v) = std::env::var("BACKSTEP") else {
+        return false;
+    };
+    match v.trim().to_ascii_lowercase().as_str() {
+        "off" | "0" | "false" | "no" => true,
+        "" | "on" | "1" | "true" | "yes" => false,
+        _ => {
+            warn_env("BACKSTEP", &v, "`off` or `on`", "recording stays on");
+            false
+        }
+    }
+}
+
+fn env_memory_limit() -> Option<usize> {
+    let v = std::env::var("BACKSTEP_MEMORY").ok()?;
+    let parsed = v.trim().parse().ok();
+    if parsed.is_none() && !v.trim().is_empty() {
+        warn_env(
+            "BACKSTEP_MEMORY",
+            &v,
+            "a number of calls",
+            "every call is kept in memory",
+        );
+    }
+    parsed
 }
 
 fn session_id() -> String {
@@ -219,9 +246,7 @@ pub(crate) fn recorder() -> &'static Recorder {
             memory: Mutex::new(Memory {
                 sessions: vec![session.clone()],
                 calls: std::collections::VecDeque::new(),
-                limit: std::env::var("BACKSTEP_MEMORY")
-                    .ok()
-                    .and_then(|v| v.trim().parse().ok()),
+                limit: env_memory_limit(),
                 totals: Totals {
                     calls: 0,
                     errors: 0,
@@ -250,7 +275,16 @@ pub(crate) fn recorder() -> &'static Recorder {
 fn replay_from_env() -> Option<ReplaySource> {
     let matching = match std::env::var("BACKSTEP_REPLAY_MATCH").as_deref() {
         Ok("by_inputs" | "by-inputs") => Matching::ByInputs,
-        _ => Matching::Strict,
+        Ok("" | "strict") | Err(_) => Matching::Strict,
+        Ok(other) => {
+            warn_env(
+                "BACKSTEP_REPLAY_MATCH",
+                other,
+                "`strict` or `by_inputs`",
+                "matching is strict",
+            );
+            Matching::Strict
+        }
     };
     let var = |k: &str| {
         std::env::var_os(k)
@@ -258,6 +292,13 @@ fn replay_from_env() -> Option<ReplaySource> {
             .map(PathBuf::from)
     };
     if let Some(p) = var("BACKSTEP_RESUME") {
+        if let Some(r) = var("BACKSTEP_REPLAY") {
+            eprintln!(
+                "backstep: warning: both BACKSTEP_RESUME and BACKSTEP_REPLAY are set; resuming from {} (BACKSTEP_REPLAY={} is ignored)",
+                p.display(),
+                r.display()
+            );
+        }
         return Some(ReplaySource {
             path: p,
             kind: ReplayKind::Resume,

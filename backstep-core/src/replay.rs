@@ -8,7 +8,7 @@ use std::sync::Mutex;
 
 use serde_json::Value;
 
-use crate::call::{Call, Status};
+use crate::call::Call;
 use crate::jsondiff::{json_diff, short, PathDiff};
 use crate::log::Log;
 
@@ -194,12 +194,8 @@ impl Replayer {
         let log = Log::open(path).map_err(|e| e.to_string())?;
         let log = log.last_session();
         let session = log.sessions().first().cloned();
-        let calls: Vec<Call> = log
-            .calls()
-            .iter()
-            .filter(|c| c.status() != Status::Cancelled)
-            .cloned()
-            .collect();
+        // Cancelled calls are served too: as futures that never complete.
+        let calls: Vec<Call> = log.calls().to_vec();
         let mut by_tool: HashMap<String, Vec<usize>> = HashMap::new();
         let mut by_parent: HashMap<u64, Vec<usize>> = HashMap::new();
         for (i, c) in calls.iter().enumerate() {
@@ -335,7 +331,8 @@ impl Replayer {
     /// A `live` tool ran instead of being served: its recorded call (the
     /// first unused one of that tool) is used up, so it does not count as
     /// missing at the end. The calls made inside it are served one by one.
-    pub(crate) fn consume_live(&self, tool: &str) {
+    /// Returns whether there was one.
+    pub(crate) fn consume_live(&self, tool: &str) -> bool {
         let mut st = self
             .state
             .lock()
@@ -347,6 +344,7 @@ impl Replayer {
         if let Some(i) = next {
             st.used[i] = true;
         }
+        next.is_some()
     }
 
     /// The recorded calls never served, as a divergence (or `None`).

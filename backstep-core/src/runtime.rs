@@ -119,6 +119,9 @@ struct Inflight {
     entered: AtomicBool,
     /// The recorded answer, during replay.
     served: Option<Served>,
+    /// A `live` tool that ran again while resuming: its recorded call is
+    /// already in the log being appended to, so this one is not written.
+    in_log: bool,
     /// The `Err` value as JSON, when its type is `Serialize`.
     error_json: Option<String>,
     /// The test capture scope the call belongs to (inherited from the
@@ -188,6 +191,7 @@ impl Active {
                 previous: AtomicPtr::new(std::ptr::null_mut()),
                 entered: AtomicBool::new(false),
                 served: None,
+                in_log: false,
                 error_json: None,
                 scope,
                 thread: THREAD_NAME
@@ -293,7 +297,7 @@ impl Active {
             cost: Cost::from_usd(inner.cost_usd)
                 + Cost::from_picodollars(inner.added.load(Relaxed)),
             thread: inner.thread.clone(),
-            replayed: false,
+            replayed: inner.in_log,
         };
         let scope = inner.scope.take();
         match inner.served.take() {
@@ -348,7 +352,7 @@ impl Active {
         if live {
             match source {
                 Source::Scope(s) => s.consume_live(inner.tool),
-                Source::Global(g) => g.consume_live(inner.tool),
+                Source::Global(g) => inner.in_log = g.consume_live(inner.tool) && g.resume,
             }
             return false;
         }
@@ -406,10 +410,38 @@ impl Active {
     /// Always, with a message naming the tool and the reason.
     pub fn cannot_rebuild(&mut self, what: &str) -> ! {
         let tool = self.inner.as_ref().map_or("?", |i| i.tool);
-        let _ = self.take_served();
+        self.cannot_rebuild_tool(tool, what)
+    }
+
+    /// [`Active::cannot_rebuild`] for a call whose answer may already be taken.
+    ///
+    /// # Panics
+    /// Always, with a message naming the tool and the reason.
+    pub fn cannot_rebuild_tool(&mut self, tool: &str, what: &str) -> ! {
+        if self.inner.is_some() {
+            let _ = self.take_served();
+        }
         panic!(
-            "backstep replay: cannot rebuild the return value of tool `{tool}` from the log: {what}; mark the tool `#[tool(live)]` to run it during replay"
+            "backstep replay: cannot rebuild the return value of tool `{tool}` from the log: {what}; mark the tool `#[tool(live)]` to always run its body instead"
         );
+    }
+
+    /// Whether the recorded answer is a call that was cancelled (its future
+    /// dropped before it completed): replay then never completes it either,
+    /// so the `timeout` or `select!` that dropped it drops it again.
+    #[must_use]
+    pub fn replays_cancelled(&self) -> bool {
+        self.inner
+            .as_ref()
+            .and_then(|i| i.served.as_ref())
+            .is_some_and(|s| s.call.status() == Status::Cancelled)
+    }
+
+    /// A future that never completes, holding this replayed call: dropped
+    /// (as the recorded run dropped it), it is recorded `cancelled` again.
+    pub async fn replay_cancelled(mut self) -> ::core::convert::Infallible {
+        self.leave();
+        ::core::future::pending().await
     }
 
     /// Keeps the `Err` value's JSON for the record (when the error type is `Serialize`).
@@ -664,6 +696,18 @@ where
         }
     }
 
+    /// A future that never completes, for a replayed call that was recorded
+    /// `cancelled`: dropped, `active` is recorded `cancelled` again.
+    pub fn never(mut active: Active, record: R) -> Traced<F, R> {
+        active.leave();
+        Traced {
+            fut: None,
+            ready: None,
+            active: Some(active),
+            record: Some(record),
+        }
+    }
+
     /// A future that yields `value` (a replayed answer, already recorded).
     /// `record` is not called; it only gives this the type of the live branch.
     pub fn ready(value: F::Output, record: R) -> Traced<F, R> {
@@ -699,6 +743,9 @@ where
         let this = unsafe { self.get_unchecked_mut() };
         if let Some(value) = this.ready.take() {
             return Poll::Ready(value);
+        }
+        if this.fut.is_none() && this.active.is_some() {
+            return Poll::Pending; // `Traced::never`
         }
         let fut = unsafe { Pin::new_unchecked(&mut this.fut) }
             .as_pin_mut()

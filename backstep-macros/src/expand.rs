@@ -408,7 +408,7 @@ fn borrows(ty: &Type) -> bool {
 
 /// The expression that builds a return value of type `ty` from the recorded
 /// answer (or stops with a clear message when it cannot be built).
-fn rebuild(ty: Option<&Type>, call: &Ident) -> TokenStream {
+fn rebuild(ty: Option<&Type>, call: &Ident, tool: &str) -> TokenStream {
     match ty {
         Some(t) if contains_impl(t) => quote! {
             #call.cannot_rebuild("it returns `impl Trait`, whose concrete type cannot be named")
@@ -420,7 +420,7 @@ fn rebuild(ty: Option<&Type>, call: &Ident) -> TokenStream {
             {
                 #[allow(unused_imports)]
                 use ::backstep::__private::dispatch::*;
-                (&&&&&&::backstep::__private::dispatch::Rebuild::<#t>::new()).__backstep_rebuild(&mut #call)
+                (&&&&&&::backstep::__private::dispatch::Rebuild::<#t>::new(#tool)).__backstep_rebuild(&mut #call)
             }
         },
     }
@@ -568,10 +568,12 @@ pub(crate) fn expand(args: Args, mut item: ItemFn) -> syn::Result<TokenStream> {
         Shape::ImplFuture | Shape::BoxedFuture => ret_ty.and_then(future_output),
         _ => Some(ret_ty.cloned().unwrap_or(unit)),
     };
-    let live = args.live.is_some() || value_ty.as_ref().is_some_and(borrows);
+    // A borrow cannot be rebuilt from a log, and a `skip_output` value is not
+    // in it: such tools run their body during replay, as `live` ones do.
+    let live = args.live.is_some() || skip_output || value_ty.as_ref().is_some_and(borrows);
     let ignore: Vec<String> = args.replay_ignore.iter().map(key).collect();
     let serve = quote! { #call.serve(#live, &[#(#ignore),*]) };
-    let rebuilt = rebuild(value_ty.as_ref(), &call);
+    let rebuilt = rebuild(value_ty.as_ref(), &call, &name);
     // A live tool never takes a recorded answer: no rebuilding code at all
     // (its return type may not even be buildable, e.g. a borrow).
     let replay_exit = if live {
@@ -647,6 +649,25 @@ pub(crate) fn expand(args: Args, mut item: ItemFn) -> syn::Result<TokenStream> {
             let finish = dispatch(wrapper, &quote!(#out), &call, ret_span);
             // The body's statements go straight into the async block: wrapping
             // the block itself would trip `unused_braces` on one-line bodies.
+            // A call recorded `cancelled` is replayed as a future that never
+            // completes, so whatever dropped it (`timeout`, `select!`) does again.
+            let replay_exit = if live {
+                replay_exit
+            } else {
+                let exit = if rebuilt.to_string().contains("cannot_rebuild") {
+                    quote!(#rebuilt;)
+                } else {
+                    quote!(return #rebuilt;)
+                };
+                quote! {
+                    if #serve {
+                        if #call.replays_cancelled() {
+                            match #call.replay_cancelled().await {}
+                        }
+                        #exit
+                    }
+                }
+            };
             quote! {
                 #[allow(unused_mut)]
                 let mut #call = ::backstep::__private::Active::start_async(#name, #cost);
@@ -681,7 +702,11 @@ pub(crate) fn expand(args: Args, mut item: ItemFn) -> syn::Result<TokenStream> {
             } else {
                 quote! {
                     if #serve {
-                        ::backstep::__private::Traced::ready(#rebuilt, #record)
+                        if #call.replays_cancelled() {
+                            ::backstep::__private::Traced::never(#call, #record)
+                        } else {
+                            ::backstep::__private::Traced::ready(#rebuilt, #record)
+                        }
                     } else {
                         #live_branch
                     }

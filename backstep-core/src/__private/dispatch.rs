@@ -246,32 +246,30 @@ impl<T> ErrJsonAny for ErrJson<'_, T> {
     fn __backstep_err_json(&self, _: &mut Active) {}
 }
 
-/// Builds a tool's return value of type `R` from the recorded answer.
-pub struct Rebuild<R>(pub std::marker::PhantomData<R>);
+/// Builds a tool's return value of type `R` from the recorded answer; the
+/// tool's name is for the message when it cannot.
+pub struct Rebuild<R>(pub std::marker::PhantomData<R>, pub &'static str);
 
 impl<R> Rebuild<R> {
-    /// For the return type `R`.
+    /// For the return type `R` of tool `tool`.
     #[must_use]
-    pub fn new() -> Rebuild<R> {
-        Rebuild(std::marker::PhantomData)
-    }
-}
-
-impl<R> Default for Rebuild<R> {
-    fn default() -> Self {
-        Rebuild::new()
+    pub fn new(tool: &'static str) -> Rebuild<R> {
+        Rebuild(std::marker::PhantomData, tool)
     }
 }
 
 use serde::de::DeserializeOwned;
 
-fn parse<T: DeserializeOwned>(call: &mut Active, json: &str, what: &str) -> T {
+fn parse<T: DeserializeOwned>(call: &mut Active, tool: &str, json: &str, what: &str) -> T {
     match serde_json::from_str(json) {
         Ok(v) => v,
-        Err(e) => call.cannot_rebuild(&format!(
-            "the recorded {what} `{json}` does not fit `{}`: {e}",
-            std::any::type_name::<T>()
-        )),
+        Err(e) => call.cannot_rebuild_tool(
+            tool,
+            &format!(
+                "the recorded {what} `{json}` does not fit `{}`: {e}",
+                std::any::type_name::<T>()
+            ),
+        ),
     }
 }
 
@@ -286,7 +284,7 @@ fn answer(call: &mut Active) -> (Status, String, Option<String>) {
 }
 
 macro_rules! rebuild_levels {
-    ($( $trait:ident [$($refs:tt)*] <$($g:ident),*> $ty:ty where [$($bounds:tt)*] => |$call:ident, $status:ident, $out:ident, $err:ident| $body:expr; )*) => {
+    ($( $trait:ident [$($refs:tt)*] <$($g:ident),*> $ty:ty where [$($bounds:tt)*] => |$call:ident, $tool:ident, $status:ident, $out:ident, $err:ident| $body:expr; )*) => {
         $(
             #[doc(hidden)]
             pub trait $trait<R> {
@@ -294,6 +292,7 @@ macro_rules! rebuild_levels {
             }
             impl<$($g),*> $trait<$ty> for $($refs)* Rebuild<$ty> where $($bounds)* {
                 fn __backstep_rebuild(&self, $call: &mut Active) -> $ty {
+                    let $tool = self.1;
                     let ($status, $out, $err) = answer($call);
                     $body
                 }
@@ -316,45 +315,45 @@ impl std::fmt::Display for ReplayedError {
 impl Error for ReplayedError {}
 
 rebuild_levels! {
-    RbResultDe [&&&&&&] <T, E> Result<T, E> where [T: DeserializeOwned, E: DeserializeOwned] => |call, status, out, err| {
+    RbResultDe [&&&&&&] <T, E> Result<T, E> where [T: DeserializeOwned, E: DeserializeOwned] => |call, tool, status, out, err| {
         if status == Status::Error {
             if out == "null" {
                 call_err::<E>(err)
             } else {
-                Err(parse(call, &out, "error value"))
+                Err(parse(call, tool, &out, "error value"))
             }
         } else {
-            Ok(parse(call, &out, "output"))
+            Ok(parse(call, tool, &out, "output"))
         }
     };
-    RbResultFrom [&&&&&] <T, E> Result<T, E> where [T: DeserializeOwned, E: From<ReplayedError>] => |call, status, out, err| {
+    RbResultFrom [&&&&&] <T, E> Result<T, E> where [T: DeserializeOwned, E: From<ReplayedError>] => |call, tool, status, out, err| {
         if status == Status::Error {
             Err(E::from(ReplayedError(err.unwrap_or_default())))
         } else {
-            Ok(parse(call, &out, "output"))
+            Ok(parse(call, tool, &out, "output"))
         }
     };
-    RbResultIo [&&&&] <T> Result<T, std::io::Error> where [T: DeserializeOwned] => |call, status, out, err| {
+    RbResultIo [&&&&] <T> Result<T, std::io::Error> where [T: DeserializeOwned] => |call, tool, status, out, err| {
         if status == Status::Error {
             Err(std::io::Error::other(ReplayedError(err.unwrap_or_default())))
         } else {
-            Ok(parse(call, &out, "output"))
+            Ok(parse(call, tool, &out, "output"))
         }
     };
-    RbResultOkOnly [&&&] <T, E> Result<T, E> where [T: DeserializeOwned] => |call, status, out, err| {
+    RbResultOkOnly [&&&] <T, E> Result<T, E> where [T: DeserializeOwned] => |call, tool, status, out, err| {
         if status == Status::Error {
             let _ = err;
-            call.cannot_rebuild(&format!(
+            call.cannot_rebuild_tool(tool, &format!(
                 "its error type `{}` is neither `Deserialize` nor built from a message (`From<backstep::ReplayedError>`)",
                 std::any::type_name::<E>()
             ))
         } else {
-            Ok(parse(call, &out, "output"))
+            Ok(parse(call, tool, &out, "output"))
         }
     };
-    RbValue [&&] <T> T where [T: DeserializeOwned] => |call, status, out, err| {
+    RbValue [&&] <T> T where [T: DeserializeOwned] => |call, tool, status, out, err| {
         let _ = (status, err);
-        parse(call, &out, "output")
+        parse(call, tool, &out, "output")
     };
 }
 
@@ -374,8 +373,8 @@ pub trait RbAny<R> {
 }
 impl<R> RbAny<R> for Rebuild<R> {
     fn __backstep_rebuild(&self, call: &mut Active) -> R {
-        call.cannot_rebuild(&format!(
-            "`{}` does not implement `serde::de::DeserializeOwned`",
+        call.cannot_rebuild_tool(self.1, &format!(
+            "`{}` does not implement `serde::de::DeserializeOwned` (in a generic tool: its type parameters are not declared `DeserializeOwned`; add that bound, e.g. `T: serde::de::DeserializeOwned`)",
             std::any::type_name::<R>()
         ))
     }
