@@ -2,7 +2,9 @@
 //! tasks, a multi-threaded runtime), every assertion passing and failing with
 //! its exact message, stubs, cassettes and snapshots.
 
+use std::cell::{Cell, RefCell};
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Once;
 
 use backstep::testing::{capture, Capture};
 use backstep::{
@@ -66,6 +68,41 @@ fn failure(f: impl FnOnce() + std::panic::UnwindSafe) -> String {
         .cloned()
         .or_else(|| payload.downcast_ref::<&str>().map(|s| (*s).to_string()))
         .unwrap()
+}
+
+thread_local! {
+    /// Set while [`panic_location`] runs on this thread.
+    static WATCHING: Cell<bool> = const { Cell::new(false) };
+    /// Where the last watched panic on this thread happened.
+    static PANICKED_AT: RefCell<Option<(String, u32)>> = const { RefCell::new(None) };
+}
+
+/// The file and line where `f`, which must panic, panicked: what
+/// `panicked at FILE:LINE` says. The panic hook is process-wide, so it is
+/// installed once and only records panics of threads inside
+/// `panic_location`; every other thread's panic (the tests run in parallel)
+/// goes to the previous hook unchanged.
+fn panic_location(f: impl FnOnce() + std::panic::UnwindSafe) -> (String, u32) {
+    static HOOK: Once = Once::new();
+    HOOK.call_once(|| {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            if WATCHING.with(Cell::get) {
+                let at = info.location().map(|l| (l.file().to_string(), l.line()));
+                PANICKED_AT.with(|p| *p.borrow_mut() = at);
+            } else {
+                previous(info);
+            }
+        }));
+    });
+    PANICKED_AT.with(|p| p.borrow_mut().take());
+    WATCHING.with(|w| w.set(true));
+    let result = std::panic::catch_unwind(f);
+    WATCHING.with(|w| w.set(false));
+    assert!(result.is_err(), "the assertion should have failed");
+    PANICKED_AT
+        .with(|p| p.borrow_mut().take())
+        .expect("the panic hook saw the panic")
 }
 
 // --- isolation: 16 tests run in parallel, each sees exactly its own calls ---
@@ -210,6 +247,115 @@ fn called_with_matches_part_of_the_arguments_as_json() {
         ),
         "{msg}"
     );
+}
+
+#[test]
+fn called_with_a_name_no_call_has_lists_the_recorded_inputs() {
+    #[tool]
+    fn tick() -> u8 {
+        1
+    }
+    let rec = sample();
+    tick();
+    let msg = failure(|| assert_called_with!(rec, search, qurey = "rust"));
+    assert!(
+        msg.starts_with(
+            "expected a call of `search` with qurey = \"rust\", but no call of `search` has an input named `qurey`; its inputs are `query`, `limit`\ncaptured calls (7):"
+        ),
+        "{msg}"
+    );
+    // Known names that do not match, together with unknown ones: only the
+    // unknown ones are named, the inputs are in parameter order.
+    let msg = failure(|| {
+        assert_called_with!(rec, send_email, to = "x", subjet = "hi", urgnt = true);
+    });
+    assert!(
+        msg.starts_with(
+            "expected a call of `send_email` with to = \"x\", subjet = \"hi\", urgnt = true, but no call of `send_email` has an input named `subjet` or `urgnt`; its inputs are `to`, `subject`, `urgent`\n"
+        ),
+        "{msg}"
+    );
+    let msg = failure(|| assert_called_with!(rec, Agent::fetch, uri = "https://example.com"));
+    assert!(
+        msg.starts_with(
+            "expected a call of `fetch` with uri = \"https://example.com\", but no call of `fetch` has an input named `uri`; its inputs are `url`\n"
+        ),
+        "{msg}"
+    );
+    let msg = failure(|| assert_called_with!(rec, tick, n = 1));
+    assert!(
+        msg.starts_with(
+            "expected a call of `tick` with n = 1, but no call of `tick` has an input named `n`; its calls have no recorded inputs\n"
+        ),
+        "{msg}"
+    );
+    // A known name with a value no call had is a plain mismatch.
+    let msg = failure(|| assert_called_with!(rec, search, query = "go"));
+    assert!(
+        msg.starts_with(
+            "expected a call of `search` with query = \"go\", but none of its 1 call(s) matched\n"
+        ),
+        "{msg}"
+    );
+}
+
+#[test]
+fn failures_point_at_the_line_of_the_assertion_in_the_test() {
+    let rec = sample();
+    // Each `panic_location` call is one line: `line!() - 1` is the assertion's line.
+    let at = panic_location(|| assert_called!(rec, search, times = 2));
+    assert_eq!(at, (file!().to_string(), line!() - 1));
+    let at = panic_location(|| assert_called!(rec, "search", times = 2));
+    assert_eq!(at, (file!().to_string(), line!() - 1));
+    let at = panic_location(|| assert_called!(rec, delete_file));
+    assert_eq!(at, (file!().to_string(), line!() - 1));
+    let at = panic_location(|| assert_called!(rec, "rm_rf"));
+    assert_eq!(at, (file!().to_string(), line!() - 1));
+    let at = panic_location(|| assert_not_called!(rec, summarize));
+    assert_eq!(at, (file!().to_string(), line!() - 1));
+    let at = panic_location(|| assert_not_called!(rec, "plan"));
+    assert_eq!(at, (file!().to_string(), line!() - 1));
+    let at = panic_location(|| assert_called_with!(rec, search, query = "go"));
+    assert_eq!(at, (file!().to_string(), line!() - 1));
+    let at = panic_location(|| assert_called_with!(rec, "search", qurey = "rust"));
+    assert_eq!(at, (file!().to_string(), line!() - 1));
+    let at = panic_location(|| assert_sequence!(rec, [summarize, search]));
+    assert_eq!(at, (file!().to_string(), line!() - 1));
+    let at = panic_location(|| assert_sequence!(rec, exact [plan, "search"]));
+    assert_eq!(at, (file!().to_string(), line!() - 1));
+    // The methods, called directly.
+    let at = panic_location(|| rec.assert_called("search", 5));
+    assert_eq!(at, (file!().to_string(), line!() - 1));
+    let at = panic_location(|| rec.assert_called_at_least_once("rm_rf"));
+    assert_eq!(at, (file!().to_string(), line!() - 1));
+    let at = panic_location(|| rec.assert_not_called("plan"));
+    assert_eq!(at, (file!().to_string(), line!() - 1));
+    let at = panic_location(|| rec.assert_called_with("plan", &[("goal", json!("go"))]));
+    assert_eq!(at, (file!().to_string(), line!() - 1));
+    let at = panic_location(|| rec.assert_sequence(&["summarize", "plan"]));
+    assert_eq!(at, (file!().to_string(), line!() - 1));
+    let at = panic_location(|| rec.assert_exact_sequence(&["plan"]));
+    assert_eq!(at, (file!().to_string(), line!() - 1));
+    let at = panic_location(|| drop(rec.nth("plan", 1)));
+    assert_eq!(at, (file!().to_string(), line!() - 1));
+    drop(rec);
+    // No capture active: the free `stub` points at its caller too.
+    let at = panic_location(|| backstep::testing::stub("search", |_| json!([])));
+    assert_eq!(at, (file!().to_string(), line!() - 1));
+    assert_eq!(file!(), "tests/testing_api.rs");
+}
+
+#[test]
+fn len_and_is_empty_count_every_captured_call() {
+    let rec = capture();
+    assert_eq!((rec.len(), rec.is_empty()), (0, true));
+    plan("rust");
+    assert_eq!((rec.len(), rec.is_empty()), (3, false));
+    let _ = send_email("a@example.com", "hi".into(), false);
+    assert_eq!(rec.len(), 4);
+    assert_eq!(rec.len(), rec.calls().len());
+    drop(rec);
+    assert!(capture().is_empty());
 }
 
 #[test]

@@ -79,7 +79,7 @@ pub fn capture_in<T>(f: impl FnOnce() -> T) -> (T, Capture) {
 /// runs replay — fast, offline, free.
 ///
 /// # Panics
-/// If the cassette exists but cannot be read.
+/// If the cassette exists but cannot be read (reported at the caller's line).
 ///
 /// ```no_run
 /// # use backstep_core as backstep;
@@ -87,6 +87,7 @@ pub fn capture_in<T>(f: impl FnOnce() -> T) -> (T, Capture) {
 /// // ... run the agent ...
 /// rec.assert_called("search", 1);
 /// ```
+#[track_caller]
 pub fn cassette(path: impl AsRef<Path>) -> Capture {
     let path = path.as_ref();
     let rec = capture();
@@ -112,13 +113,14 @@ pub fn cassette(path: impl AsRef<Path>) -> Capture {
 /// as its output, without running the tool (see [`Capture::stub`]).
 ///
 /// # Panics
-/// When no capture is active on this thread.
+/// When no capture is active on this thread (reported at the caller's line).
 ///
 /// ```
 /// # use backstep_core as backstep;
 /// let _rec = backstep::testing::capture();
 /// backstep::testing::stub("search", |_| serde_json::json!(["canned"]));
 /// ```
+#[track_caller]
 pub fn stub(tool: &str, answer: impl Fn(&Value) -> Value + Send + Sync + 'static) {
     let scope =
         scope::current().expect("backstep::testing::stub needs an active capture() on this thread");
@@ -145,6 +147,42 @@ pub fn __json<T: serde::Serialize + ?Sized>(value: &T) -> Value {
     serde_json::to_value(value).unwrap_or(Value::Null)
 }
 
+/// The names of a call's recorded inputs, in the order they were recorded
+/// (the tool's parameter order).
+fn input_names(call: &Call) -> Vec<String> {
+    struct Names(Vec<String>);
+    struct NamesVisitor;
+    impl<'de> serde::de::Visitor<'de> for NamesVisitor {
+        type Value = Names;
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("a JSON object")
+        }
+        fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Names, A::Error> {
+            let mut names = Vec::new();
+            while let Some(name) = map.next_key::<String>()? {
+                map.next_value::<serde::de::IgnoredAny>()?;
+                names.push(name);
+            }
+            Ok(Names(names))
+        }
+    }
+    impl<'de> serde::Deserialize<'de> for Names {
+        fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Names, D::Error> {
+            d.deserialize_map(NamesVisitor)
+        }
+    }
+    serde_json::from_str::<Names>(call.inputs_json()).map_or_else(|_| Vec::new(), |n| n.0)
+}
+
+/// `a`, `a or b`, `a, b or c`.
+fn or_list(items: &[String]) -> String {
+    match items {
+        [] => String::new(),
+        [one] => one.clone(),
+        [init @ .., last] => format!("{} or {last}", init.join(", ")),
+    }
+}
+
 fn short(s: &str, max: usize) -> String {
     if s.chars().count() <= max {
         s.to_string()
@@ -166,6 +204,36 @@ impl Capture {
             .clone();
         calls.sort_by_key(Call::seq);
         calls
+    }
+
+    /// How many calls were captured so far, of every tool.
+    ///
+    /// ```
+    /// # use backstep_core as backstep;
+    /// let rec = backstep::testing::capture();
+    /// // ... run the agent ...
+    /// assert_eq!(rec.len(), rec.calls().len());
+    /// ```
+    #[must_use]
+    pub fn len(&self) -> usize {
+        self.scope
+            .calls
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .len()
+    }
+
+    /// Whether no call was captured so far.
+    ///
+    /// ```
+    /// # use backstep_core as backstep;
+    /// let rec = backstep::testing::capture();
+    /// assert!(rec.is_empty());
+    /// assert_eq!(rec.len(), 0);
+    /// ```
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
     }
 
     /// The captured calls as a [`Log`], for every query `Log` has.
@@ -193,6 +261,7 @@ impl Capture {
     ///
     /// # Panics
     /// With the table of captured calls, when there is no such call.
+    #[track_caller]
     #[must_use]
     pub fn nth(&self, tool: &str, n: usize) -> Call {
         match self.of(tool).into_iter().nth(n) {
@@ -230,6 +299,7 @@ impl Capture {
     ///
     /// # Panics
     /// With the table of captured calls, when it was not.
+    #[track_caller]
     pub fn assert_called(&self, tool: &str, times: usize) {
         let n = self.count(tool);
         if n != times {
@@ -243,6 +313,7 @@ impl Capture {
     ///
     /// # Panics
     /// With the table of captured calls, when it was not.
+    #[track_caller]
     pub fn assert_called_at_least_once(&self, tool: &str) {
         if self.count(tool) == 0 {
             self.fail(&format!("expected `{tool}` to be called, but it was not"));
@@ -253,6 +324,7 @@ impl Capture {
     ///
     /// # Panics
     /// With the table of captured calls, when it was.
+    #[track_caller]
     pub fn assert_not_called(&self, tool: &str) {
         let n = self.count(tool);
         if n != 0 {
@@ -267,7 +339,11 @@ impl Capture {
     /// `String`, numbers and structs all work).
     ///
     /// # Panics
-    /// With the table of captured calls, when no call matches.
+    /// With the table of captured calls, when no call matches. When an
+    /// argument name is not among the recorded inputs of any call of `tool`
+    /// (a typo, or a parameter left out with `skip`), the message says so and
+    /// lists the input names its calls do have.
+    #[track_caller]
     pub fn assert_called_with(&self, tool: &str, expected: &[(&str, Value)]) {
         let calls = self.of(tool);
         let matches = |c: &Call| {
@@ -276,8 +352,30 @@ impl Capture {
         };
         if !calls.iter().any(matches) {
             let wanted: Vec<String> = expected.iter().map(|(k, v)| format!("{k} = {v}")).collect();
+            let mut known: Vec<String> = Vec::new();
+            for name in calls.iter().flat_map(input_names) {
+                if !known.contains(&name) {
+                    known.push(name);
+                }
+            }
+            let unknown: Vec<String> = expected
+                .iter()
+                .filter(|(k, _)| !known.iter().any(|n| n == k))
+                .map(|(k, _)| format!("`{k}`"))
+                .collect();
             let why = if calls.is_empty() {
                 "it was never called".to_string()
+            } else if !unknown.is_empty() {
+                let has = if known.is_empty() {
+                    "its calls have no recorded inputs".to_string()
+                } else {
+                    let known: Vec<String> = known.iter().map(|n| format!("`{n}`")).collect();
+                    format!("its inputs are {}", known.join(", "))
+                };
+                format!(
+                    "no call of `{tool}` has an input named {}; {has}",
+                    or_list(&unknown)
+                )
             } else {
                 format!("none of its {} call(s) matched", calls.len())
             };
@@ -293,6 +391,7 @@ impl Capture {
     ///
     /// # Panics
     /// With the table of captured calls, when they were not.
+    #[track_caller]
     pub fn assert_sequence(&self, tools: &[&str]) {
         let calls = self.calls();
         let mut it = calls.iter();
@@ -310,6 +409,7 @@ impl Capture {
     ///
     /// # Panics
     /// With the table of captured calls, when they are not.
+    #[track_caller]
     pub fn assert_exact_sequence(&self, tools: &[&str]) {
         let calls = self.calls();
         let got: Vec<&str> = calls.iter().map(Call::tool).collect();
@@ -320,7 +420,9 @@ impl Capture {
         }
     }
 
-    /// Panics with `message` and the table of captured calls.
+    /// Panics with `message` and the table of captured calls, at the location
+    /// of the caller (through the `#[track_caller]` assertions: the user's test line).
+    #[track_caller]
     fn fail(&self, message: &str) -> ! {
         panic!("{message}\n{}", self.table())
     }
