@@ -760,7 +760,8 @@ async fn impl_future_result_outputs(tag: &'static str) {
             "n",
             Value::from(0),
             format!(r#"{{"tag":"{tag}","n":0}}"#),
-            "null",
+            // An `io::Error` keeps its kind, for replay.
+            r#"{"kind":"Other"}"#,
             Status::Error,
             Some("zero"),
             Cost::from_usd(0.5),

@@ -157,7 +157,7 @@ fn run_agent(variant: &str) -> Vec<String> {
     ));
     out.push(format!(
         "config: {:?}",
-        read_config("/nonexistent/agent.toml").map_err(|e| e.to_string())
+        read_config("/nonexistent/agent.toml").map_err(|e| format!("{:?}: {e}", e.kind()))
     ));
     out.push(format!("api: {:?} {:?}", api(1), api(5)));
     out.push(format!(
@@ -400,6 +400,13 @@ fn replay_reproduces_the_run_without_running_any_tool() {
     );
     assert!(
         recorded.last().unwrap().ends_with("mode Record"),
+        "{recorded:#?}"
+    );
+    // The io::Error's kind, which the replay must give back too.
+    assert!(
+        recorded.contains(
+            &r#"config: Err("NotFound: No such file or directory (os error 2)")"#.to_string()
+        ),
         "{recorded:#?}"
     );
 

@@ -376,7 +376,7 @@ pub(crate) fn dispatch(wrapper: &str, value: &TokenStream, call: &Ident, at: Spa
     // An `Err` value of a `Serialize` type is kept too, so replay can rebuild it.
     let err_json = (wrapper != "Skipped").then(|| {
         quote! {
-            (&&::backstep::__private::dispatch::ErrJson(#value)).__backstep_err_json(&mut #call);
+            (&&&::backstep::__private::dispatch::ErrJson(#value)).__backstep_err_json(&mut #call);
         }
     });
     quote! {

@@ -221,6 +221,59 @@ impl<T> SkpValue for Skipped<'_, T> {
 /// An `Err` value whose type is `Serialize`: kept as the output JSON so a
 /// replay can rebuild it.
 pub struct ErrJson<'a, T>(pub &'a T);
+/// `Err` of `std::io::Error`: its kind, `{"kind":"NotFound"}`, so a replay
+/// gives back an error that code branching on `kind()` treats the same.
+pub trait ErrJsonIo {
+    /// Keeps the error's kind.
+    fn __backstep_err_json(&self, call: &mut Active);
+}
+impl<T> ErrJsonIo for &&ErrJson<'_, Result<T, std::io::Error>> {
+    fn __backstep_err_json(&self, call: &mut Active) {
+        if let Err(e) = self.0 {
+            if call.is_recording() {
+                call.set_error_json(format!(r#"{{"kind":"{:?}"}}"#, e.kind()));
+            }
+        }
+    }
+}
+
+/// The `io::ErrorKind`s a replay can give back by name (those of the MSRV);
+/// any other is rebuilt as `Other`, its text kept.
+const IO_KINDS: [std::io::ErrorKind; 20] = {
+    use std::io::ErrorKind as K;
+    [
+        K::NotFound,
+        K::PermissionDenied,
+        K::ConnectionRefused,
+        K::ConnectionReset,
+        K::ConnectionAborted,
+        K::NotConnected,
+        K::AddrInUse,
+        K::AddrNotAvailable,
+        K::BrokenPipe,
+        K::AlreadyExists,
+        K::WouldBlock,
+        K::InvalidInput,
+        K::InvalidData,
+        K::TimedOut,
+        K::WriteZero,
+        K::Interrupted,
+        K::Unsupported,
+        K::UnexpectedEof,
+        K::OutOfMemory,
+        K::Other,
+    ]
+};
+
+/// The kind recorded by [`ErrJsonIo`] (`Other` when there is none).
+fn io_kind(recorded: &str) -> std::io::ErrorKind {
+    let name = serde_json::from_str::<serde_json::Value>(recorded)
+        .ok()
+        .and_then(|v| v.get("kind")?.as_str().map(str::to_string));
+    name.and_then(|n| IO_KINDS.into_iter().find(|k| format!("{k:?}") == n))
+        .unwrap_or(std::io::ErrorKind::Other)
+}
+
 /// `Err` of a `Serialize` error type.
 pub trait ErrJsonSer {
     /// Keeps the error's JSON.
@@ -335,7 +388,7 @@ rebuild_levels! {
     };
     RbResultIo [&&&&] <T> Result<T, std::io::Error> where [T: DeserializeOwned] => |call, tool, status, out, err| {
         if status == Status::Error {
-            Err(std::io::Error::other(ReplayedError(err.unwrap_or_default())))
+            Err(std::io::Error::new(io_kind(&out), ReplayedError(err.unwrap_or_default())))
         } else {
             Ok(parse(call, tool, &out, "output"))
         }
