@@ -87,6 +87,27 @@ fn ident_list(input: ParseStream, key: &Ident) -> syn::Result<Vec<Ident>> {
 }
 
 /// A `cost` must be a number (or a constant expression, checked by rustc as `f64`).
+/// The prices a cost can hold: summed exactly in picodollars (10⁻¹² USD)
+/// in an `i64`, so below one picodollar is recorded as $0, and a price over
+/// a million dollars per call is surely a slip (cents written as dollars).
+pub(crate) const MAX_COST_USD: f64 = 1_000_000.0;
+
+fn cost_in_range(usd: f64, span: Span) -> syn::Result<()> {
+    if usd > MAX_COST_USD {
+        return Err(syn::Error::new(
+            span,
+            "`cost` is over a million US dollars per call; it is in dollars: `cost = 0.003` is three tenths of a cent",
+        ));
+    }
+    if usd > 0.0 && usd < 1e-12 {
+        return Err(syn::Error::new(
+            span,
+            "`cost` is below one picodollar (1e-12 USD), the unit costs are summed in: it would be recorded as $0",
+        ));
+    }
+    Ok(())
+}
+
 fn cost_expr(expr: Expr) -> syn::Result<Expr> {
     // `cost = (PRICE * 3.0)`: the parentheses would trip `unused_parens` where
     // the expression lands.
@@ -111,6 +132,7 @@ fn cost_expr(expr: Expr) -> syn::Result<Expr> {
                 return Err(bad(i.span()));
             }
             let f = LitFloat::new(&format!("{}.0", i.base10_digits()), i.span());
+            cost_in_range(f.base10_parse()?, i.span())?;
             Ok(Expr::Lit(ExprLit {
                 attrs: attrs.clone(),
                 lit: Lit::Float(f),
@@ -122,6 +144,7 @@ fn cost_expr(expr: Expr) -> syn::Result<Expr> {
             if !f.suffix().is_empty() && f.suffix() != "f64" {
                 return Err(bad(f.span()));
             }
+            cost_in_range(f.base10_parse()?, f.span())?;
             Ok(expr)
         }
         Expr::Lit(ExprLit { lit, .. }) => Err(bad(lit.span())),

@@ -509,6 +509,7 @@ pub(crate) fn expand(args: Args, mut item: ItemFn) -> syn::Result<TokenStream> {
     // An inline `const` block: evaluated at compile time (so a NaN or negative
     // price is a compile error), and, unlike a `static`, it may use `Self`
     // and the function's generics.
+    let max = crate::attr::MAX_COST_USD;
     let cost = match &args.cost {
         Some(c) => quote_spanned! {c.span()=>
             const {
@@ -516,6 +517,14 @@ pub(crate) fn expand(args: Args, mut item: ItemFn) -> syn::Result<TokenStream> {
                 ::core::assert!(
                     usd >= 0.0 && usd < f64::INFINITY,
                     "`#[tool(cost = …)]` must be a finite number of US dollars, zero or more"
+                );
+                ::core::assert!(
+                    usd <= #max,
+                    "`#[tool(cost = …)]` is over a million US dollars per call; it is in dollars: 0.003 is three tenths of a cent"
+                );
+                ::core::assert!(
+                    usd == 0.0 || usd >= 1e-12,
+                    "`#[tool(cost = …)]` is below one picodollar (1e-12 USD), the unit costs are summed in: it would be recorded as $0"
                 );
                 usd
             }
