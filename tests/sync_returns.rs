@@ -48,7 +48,13 @@ fn ret_io_custom(kind: u8) -> io::Result<Vec<String>> {
 #[test]
 fn result_with_io_error() {
     assert!(ret_io(MISSING).is_err());
-    assert_err(&only("ret_io"), json!({ "path": MISSING }), ENOENT);
+    // The error's kind is its output, so a replay gives it back.
+    assert_err_value(
+        &only("ret_io"),
+        json!({ "path": MISSING }),
+        ENOENT,
+        r#"{"kind":"NotFound"}"#,
+    );
 
     assert_eq!(ret_io_custom(0).unwrap(), ["a", "b"]);
     assert!(ret_io_custom(1).is_err());
@@ -58,16 +64,18 @@ fn result_with_io_error() {
         json!({"kind": 0}),
         json!(["a", "b"]),
     );
-    assert_err(
+    assert_err_value(
         &with_inputs("ret_io_custom", &json!({"kind": 1})),
         json!({"kind": 1}),
         "upstream timed out",
+        r#"{"kind":"TimedOut"}"#,
     );
     // An io::Error wrapping an error with a source: the whole chain.
-    assert_err(
+    assert_err_value(
         &with_inputs("ret_io_custom", &json!({"kind": 2})),
         json!({"kind": 2}),
         "could not parse: invalid digit found in string",
+        r#"{"kind":"Other"}"#,
     );
 }
 

@@ -15,7 +15,7 @@ fn main() {
     let log = backstep::log();
     let call = log.by_tool("tc_opaque_read").next().unwrap();
     assert_eq!(call.inputs_json(), r#"{"path":"/definitely/not/here"}"#);
-    assert_eq!(call.output_json(), "null");
+    assert_eq!(call.output_json(), r#"{"kind":"NotFound"}"#);
     assert_eq!(call.status(), backstep::Status::Error);
     assert_eq!(call.error(), Some("No such file or directory (os error 2)"));
 }
