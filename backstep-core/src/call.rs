@@ -96,10 +96,11 @@ pub struct Call {
     pub(crate) seq: u64,
     pub(crate) parent: Option<u64>,
     pub(crate) tool: Cow<'static, str>,
-    /// A JSON object, one key per recorded parameter.
-    pub(crate) inputs: Box<str>,
-    /// JSON text; `null` when nothing was returned or recorded.
-    pub(crate) output: Box<str>,
+    /// The inputs (a JSON object, one key per recorded parameter) and then
+    /// the output (JSON text; `null` when nothing was returned or recorded)
+    /// in one allocation: `json[..split]` and `json[split..]`.
+    pub(crate) json: Box<str>,
+    pub(crate) split: usize,
     pub(crate) status: Status,
     pub(crate) error: Option<String>,
     pub(crate) started_at: SystemTime,
@@ -108,6 +109,14 @@ pub struct Call {
     pub(crate) thread: Arc<str>,
     /// Served from a recorded log instead of running (replay, resume).
     pub(crate) replayed: bool,
+}
+
+/// `inputs` and `output` as one buffer, for [`Call::json`] and [`Call::split`].
+pub(crate) fn join_json(inputs: &str, output: &str) -> (Box<str>, usize) {
+    let mut s = String::with_capacity(inputs.len() + output.len());
+    s.push_str(inputs);
+    s.push_str(output);
+    (s.into_boxed_str(), inputs.len())
 }
 
 impl Call {
@@ -141,7 +150,7 @@ impl Call {
     /// (skipped parameters absent, redacted ones `"[redacted]"`).
     #[must_use]
     pub fn inputs_json(&self) -> &str {
-        &self.inputs
+        &self.json[..self.split]
     }
 
     /// The recorded arguments as a JSON value (an object keyed by parameter name).
@@ -154,7 +163,7 @@ impl Call {
     /// ```
     #[must_use]
     pub fn inputs(&self) -> serde_json::Value {
-        serde_json::from_str(&self.inputs).unwrap_or(serde_json::Value::Null)
+        serde_json::from_str(self.inputs_json()).unwrap_or(serde_json::Value::Null)
     }
 
     /// One argument, deserialized into `T`.
@@ -164,7 +173,8 @@ impl Call {
     /// was skipped, or the tool has no such parameter) or it does not fit `T`.
     pub fn input<T: DeserializeOwned>(&self, name: &str) -> Result<T, ValueError> {
         let mut map: serde_json::Map<String, serde_json::Value> =
-            serde_json::from_str(&self.inputs).map_err(|e| ValueError::new(self, name, &e))?;
+            serde_json::from_str(self.inputs_json())
+                .map_err(|e| ValueError::new(self, name, &e))?;
         let value = map
             .remove(name)
             .ok_or_else(|| ValueError::missing(self, name))?;
@@ -175,7 +185,7 @@ impl Call {
     /// error, a panic, `()` or `skip_output`). For a `Result`, this is the `Ok` value.
     #[must_use]
     pub fn output_json(&self) -> &str {
-        &self.output
+        &self.json[self.split..]
     }
 
     /// The recorded return value, deserialized into `T`.
@@ -183,7 +193,7 @@ impl Call {
     /// # Errors
     /// [`ValueError`] when the recorded output does not fit `T`.
     pub fn output<T: DeserializeOwned>(&self) -> Result<T, ValueError> {
-        serde_json::from_str(&self.output).map_err(|e| ValueError::new(self, "output", &e))
+        serde_json::from_str(self.output_json()).map_err(|e| ValueError::new(self, "output", &e))
     }
 
     /// How the call ended.

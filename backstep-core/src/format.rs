@@ -84,9 +84,9 @@ pub(crate) fn write_call(out: &mut String, c: &Call) {
     out.push_str(",\"tool\":");
     write_str(out, &c.tool);
     out.push_str(",\"inputs\":");
-    out.push_str(&c.inputs);
+    out.push_str(c.inputs_json());
     out.push_str(",\"output\":");
-    out.push_str(&c.output);
+    out.push_str(c.output_json());
     out.push_str(",\"status\":\"");
     out.push_str(c.status.as_str());
     out.push_str("\",\"error\":");
@@ -247,13 +247,15 @@ pub(crate) fn parse_line(line: &str, interner: &mut Interner) -> Result<Line, St
             if !inputs.get().starts_with('{') {
                 return Err("`inputs` is not a JSON object".to_string());
             }
+            let (json, split) =
+                crate::call::join_json(inputs.get(), raw.output.map_or("null", RawValue::get));
             Ok(Line::Call(Call {
                 session: interner.get(&need(raw.session, "session", k)?),
                 seq: need(raw.seq, "seq", k)?,
                 parent: raw.parent,
                 tool: Cow::Owned(need(raw.tool, "tool", k)?.into_owned()),
-                inputs: inputs.get().into(),
-                output: raw.output.map_or("null", RawValue::get).into(),
+                json,
+                split,
                 status: need(raw.status, "status", k)?,
                 error: raw.error,
                 started_at: parse_time(raw.started_at, "started_at", k)?,
@@ -306,8 +308,8 @@ mod tests {
             seq: 3,
             parent: Some(1),
             tool: Cow::Borrowed("read_file"),
-            inputs: r#"{"path":"a \"b\".txt"}"#.into(),
-            output: "null".into(),
+            json: r#"{"path":"a \"b\".txt"}null"#.into(),
+            split: r#"{"path":"a \"b\".txt"}"#.len(),
             status: Status::Error,
             error: Some("no such file\n(os error 2)".into()),
             started_at: SystemTime::UNIX_EPOCH + Duration::from_micros(1_796_324_531_000_001),

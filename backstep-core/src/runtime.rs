@@ -119,6 +119,8 @@ struct Inflight {
     entered: AtomicBool,
     /// The recorded answer, during replay.
     served: Option<Served>,
+    /// Where the inputs end in `inputs` once `finish_ok` wrote the output after them.
+    split: usize,
     /// A `live` tool that ran again while resuming: its recorded call is
     /// already in the log being appended to, so this one is not written.
     in_log: bool,
@@ -191,6 +193,7 @@ impl Active {
                 previous: AtomicPtr::new(std::ptr::null_mut()),
                 entered: AtomicBool::new(false),
                 served: None,
+                split: 0,
                 in_log: false,
                 error_json: None,
                 scope,
@@ -264,7 +267,19 @@ impl Active {
         self.inner.is_some()
     }
 
+    /// Records the call. `output`: its JSON text, unless `finish_ok` already
+    /// wrote it into the call's buffer after the inputs (`written`).
     fn complete(&mut self, status: Status, output: Option<String>, error: Option<String>) {
+        self.complete_with(status, output, error, false);
+    }
+
+    fn complete_with(
+        &mut self,
+        status: Status,
+        output: Option<String>,
+        error: Option<String>,
+        written: bool,
+    ) {
         // An `Err` whose value is `Serialize` is kept as the output, so a
         // replay can rebuild it.
         let output = match (status, output, &mut *self.inner) {
@@ -279,17 +294,36 @@ impl Active {
             let _ = CURRENT.try_with(|c| c.set(prev));
         }
         let duration = inner.start.elapsed();
-        inner.inputs.push(b'}');
-        let inputs = String::from_utf8(std::mem::take(&mut inner.inputs))
-            .unwrap_or_else(|_| "{}".to_string());
+        // Inputs and output share one buffer, and the record one allocation.
+        // `split` is set once the inputs are closed (by `finish_ok`, before it
+        // serializes the output: a `Serialize` impl that panics leaves part
+        // of an output behind, dropped here).
+        let split = if inner.split > 0 {
+            inner.split
+        } else {
+            inner.inputs.push(b'}');
+            inner.inputs.len()
+        };
+        if !written {
+            inner.inputs.truncate(split);
+            inner
+                .inputs
+                .extend_from_slice(output.as_deref().unwrap_or("null").as_bytes());
+        }
+        let json = std::mem::take(&mut inner.inputs).into_boxed_slice();
+        // SAFETY: the buffer holds only what serde_json wrote (valid UTF-8,
+        // as its writer guarantees), parameter names (Rust identifiers, so
+        // UTF-8) and ASCII punctuation.
+        let json = unsafe { std::str::from_boxed_utf8_unchecked(json) };
+        debug_assert!(json.is_char_boundary(split));
         let r = recorder::recorder();
         let call = Call {
             session: r.session_id(),
             seq: inner.seq,
             parent: inner.parent,
             tool: Cow::Borrowed(inner.tool),
-            inputs: inputs.into_boxed_str(),
-            output: output.map_or_else(|| "null".into(), String::into_boxed_str),
+            json,
+            split,
             status,
             error,
             started_at: inner.started_at,
@@ -451,11 +485,14 @@ impl Active {
         }
     }
 
-    /// Records a normal return with `output` (serialized) as the output.
+    /// Records a normal return with `output` (serialized) as the output:
+    /// written straight after the inputs, in the call's own buffer.
     pub fn finish_ok<T: Serialize + ?Sized>(&mut self, output: &T) {
-        if self.inner.is_some() {
-            let json = to_json(output);
-            self.complete(Status::Ok, Some(json), None);
+        if let Some(inner) = &mut *self.inner {
+            inner.inputs.push(b'}');
+            inner.split = inner.inputs.len();
+            write_json(&mut inner.inputs, output);
+            self.complete_with(Status::Ok, None, None, true);
         }
     }
 
@@ -514,18 +551,21 @@ impl Active {
     }
 }
 
-fn to_json<T: Serialize + ?Sized>(value: &T) -> String {
-    match serde_json::to_string(value) {
-        Ok(s) => s,
-        Err(e) => {
-            warn_once(
-                &recorder::WARNED_SERIALIZE,
-                &format!("a tool value could not be serialized ({e}); it is recorded as a string saying so"),
-            );
-            let mut s = String::new();
-            crate::format::write_str(&mut s, &format!("<unserializable: {e}>"));
-            s
-        }
+/// Appends `value` as JSON to `buf`; a value that fails to serialize is
+/// written as a string saying so (and warned about once).
+fn write_json<T: Serialize + ?Sized>(buf: &mut Vec<u8>, value: &T) {
+    let mark = buf.len();
+    if let Err(e) = serde_json::to_writer(&mut *buf, value) {
+        buf.truncate(mark);
+        warn_once(
+            &recorder::WARNED_SERIALIZE,
+            &format!(
+                "a tool value could not be serialized ({e}); it is recorded as a string saying so"
+            ),
+        );
+        let mut s = String::new();
+        crate::format::write_str(&mut s, &format!("<unserializable: {e}>"));
+        buf.extend_from_slice(s.as_bytes());
     }
 }
 
@@ -561,8 +601,10 @@ fn record_served(
     let session = fresh.session.clone();
     let started = fresh.started_at;
     let thread = fresh.thread.clone();
+    let (json, split) = crate::call::join_json(fresh.inputs_json(), old.output_json());
     record(Call {
-        output: old.output.clone(),
+        json,
+        split,
         status: old.status,
         error: old.error.clone(),
         duration: old.duration,

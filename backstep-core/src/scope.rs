@@ -82,13 +82,14 @@ impl Scope {
                     Some(text),
                 ),
             };
+            let (json, split) = crate::call::join_json(inputs, &output);
             let call = Call {
                 session: "stub".into(),
                 seq,
                 parent: None,
                 tool: tool.to_string().into(),
-                inputs: inputs.into(),
-                output: output.into(),
+                json,
+                split,
                 status,
                 error,
                 started_at: std::time::SystemTime::now(),
