@@ -1698,7 +1698,7 @@ async fn at_costly_outer(tag: &str, extra_micro: u32) -> u32 {
 
 /// `0.001 + 0.002 + extra × 10⁻⁶` dollars, exactly.
 fn costly_cost(extra_micro: u32) -> Cost {
-    Cost::from_picodollars(3_000_000_000 + i64::from(extra_micro) * 1_000_000)
+    Cost::from_picodollars(3_000_000_000 + i128::from(extra_micro) * 1_000_000)
 }
 
 async fn add_cost_across_await(tag: &'static str) {

@@ -155,11 +155,11 @@ fn mean(total: Cost, n: u64) -> Cost {
         return Cost::ZERO;
     }
     let n = i128::from(n);
-    let p = i128::from(total.picodollars());
+    let p = total.picodollars();
     // Round half away from zero: add (or subtract) half of n before dividing.
     let half = if p < 0 { -n } else { n };
     let rounded = (2 * p + half) / (2 * n);
-    Cost::from_picodollars(i64::try_from(rounded).unwrap_or(i64::MAX))
+    Cost::from_picodollars(rounded)
 }
 
 fn span_text(first: SystemTime, last: SystemTime) -> String {

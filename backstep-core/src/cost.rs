@@ -5,7 +5,7 @@ use std::iter::Sum;
 use std::ops::{Add, AddAssign};
 
 /// Picodollars in one US dollar.
-const PICO_PER_USD: i64 = 1_000_000_000_000;
+const PICO_PER_USD: i128 = 1_000_000_000_000;
 
 /// An amount of money in US dollars, stored as a whole number of picodollars
 /// (10⁻¹² USD) so that sums are exact: a thousand calls at `0.003` add up to
@@ -20,7 +20,7 @@ const PICO_PER_USD: i64 = 1_000_000_000_000;
 /// ```
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Cost {
-    pico: i64,
+    pico: i128,
 }
 
 impl Cost {
@@ -39,9 +39,9 @@ impl Cost {
         if !usd.is_finite() {
             return Cost::ZERO;
         }
-        // `as` saturates at i64::MIN/MAX, which is what we want for absurd inputs.
+        // `as` saturates at i128::MIN/MAX (10^26 dollars), far past any real cost.
         #[allow(clippy::cast_possible_truncation)]
-        let pico = (usd * 1e12).round() as i64;
+        let pico = (usd * 1e12).round() as i128;
         Cost { pico }
     }
 
@@ -52,7 +52,7 @@ impl Cost {
     /// assert_eq!(backstep::Cost::from_picodollars(3_000_000_000), backstep::Cost::from_usd(0.003));
     /// ```
     #[must_use]
-    pub const fn from_picodollars(pico: i64) -> Cost {
+    pub const fn from_picodollars(pico: i128) -> Cost {
         Cost { pico }
     }
 
@@ -63,7 +63,7 @@ impl Cost {
     /// assert_eq!(backstep::Cost::from_usd(1.0).picodollars(), 1_000_000_000_000);
     /// ```
     #[must_use]
-    pub const fn picodollars(self) -> i64 {
+    pub const fn picodollars(self) -> i128 {
         self.pico
     }
 
@@ -118,7 +118,8 @@ impl Cost {
         let t = text.trim();
         if t.contains(['e', 'E']) {
             let v: f64 = t.parse().ok()?;
-            return Some(Cost::from_usd(v));
+            // Past 10^24 dollars the picodollars would not fit: not a cost.
+            return (v.is_finite() && v.abs() < 1e24).then(|| Cost::from_usd(v));
         }
         let (neg, digits) = match t.strip_prefix('-') {
             Some(rest) => (true, rest),
@@ -131,7 +132,7 @@ impl Cost {
         if !whole.bytes().all(|b| b.is_ascii_digit()) || !frac.bytes().all(|b| b.is_ascii_digit()) {
             return None;
         }
-        let whole: i64 = if whole.is_empty() {
+        let whole: i128 = if whole.is_empty() {
             0
         } else {
             whole.parse().ok()?
@@ -139,7 +140,7 @@ impl Cost {
         let mut pico = whole.checked_mul(PICO_PER_USD)?;
         let mut scale = PICO_PER_USD / 10;
         for (i, b) in frac.bytes().enumerate() {
-            let d = i64::from(b - b'0');
+            let d = i128::from(b - b'0');
             if i < 12 {
                 pico = pico.checked_add(d * scale)?;
                 scale /= 10;
@@ -200,6 +201,24 @@ impl fmt::Display for Cost {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sums_past_nine_million_dollars_stay_exact() {
+        // An i64 of picodollars ends at $9,223,372.036854775807.
+        let big = Cost::parse_decimal("5000000").unwrap();
+        assert_eq!((big + big).to_string(), "$10000000");
+        let many: Cost = (0..3_000).map(|_| big).sum();
+        assert_eq!(many.to_string(), "$15000000000");
+        assert_eq!(
+            Cost::parse_decimal("1e300"),
+            None,
+            "no cost, not a saturated one"
+        );
+        assert_eq!(
+            Cost::parse_decimal("2.5e6"),
+            Some(Cost::from_usd(2_500_000.0))
+        );
+    }
 
     #[test]
     #[allow(clippy::float_cmp)] // exactness is the point

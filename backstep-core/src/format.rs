@@ -206,7 +206,7 @@ fn parse_cost(v: Option<&RawValue>) -> Result<Cost, String> {
         None => Ok(Cost::ZERO),
         Some(raw) if raw.get() == "null" => Ok(Cost::ZERO),
         Some(raw) => Cost::parse_decimal(raw.get())
-            .ok_or_else(|| format!("`cost_usd` is not a number: {}", raw.get())),
+            .ok_or_else(|| format!("`cost_usd` is not a number of dollars: {}", raw.get())),
     }
 }
 

@@ -329,7 +329,7 @@ impl Active {
             started_at: inner.started_at,
             duration,
             cost: Cost::from_usd(inner.cost_usd)
-                + Cost::from_picodollars(inner.added.load(Relaxed)),
+                + Cost::from_picodollars(i128::from(inner.added.load(Relaxed))),
             thread: inner.thread.clone(),
             replayed: inner.in_log,
         };
@@ -699,7 +699,7 @@ pub fn add_cost(usd: f64) {
             let added = unsafe { &(*p).added };
             // Saturating, as `Cost` addition is.
             let _ = added.fetch_update(Relaxed, Relaxed, |v| {
-                Some(v.saturating_add(cost.picodollars()))
+                Some(v.saturating_add(clamp_i64(cost.picodollars())))
             });
             true
         })
@@ -710,6 +710,11 @@ pub fn add_cost(usd: f64) {
             "backstep::add_cost was called outside a #[tool] call; that cost was not recorded",
         );
     }
+}
+
+/// The picodollars one call can add up (about $9.2M: a per-call amount).
+fn clamp_i64(pico: i128) -> i64 {
+    i64::try_from(pico).unwrap_or(if pico < 0 { i64::MIN } else { i64::MAX })
 }
 
 /// Makes an async tool's call current on every poll and records it when the
