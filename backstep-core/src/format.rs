@@ -155,6 +155,32 @@ pub(crate) enum Line {
     End(Arc<str>, SessionEnd),
 }
 
+/// The text of line `number` as a record: without the line ending, and on
+/// the first line without a UTF-8 byte order mark (editors on Windows add one).
+pub(crate) fn line_text(buf: &str, number: usize) -> &str {
+    let text = buf.trim_end_matches(['\n', '\r']);
+    if number == 1 {
+        text.strip_prefix('\u{feff}').unwrap_or(text)
+    } else {
+        text
+    }
+}
+
+/// A warning for a session header written by a newer backstep, whose lines
+/// this one may read wrongly.
+pub(crate) fn format_warning(line: &Line, name: &std::path::Path, number: usize) -> Option<String> {
+    match line {
+        Line::Session(s) => s.format.filter(|&f| f > FORMAT_VERSION).map(|f| {
+            format!(
+                "{}:{number}: session {} was written in log format {f}, newer than this backstep reads ({FORMAT_VERSION}); fields it does not know are ignored",
+                name.display(),
+                s.id
+            )
+        }),
+        _ => None,
+    }
+}
+
 #[derive(Deserialize)]
 struct RawLine<'a> {
     #[serde(rename = "type", borrow)]

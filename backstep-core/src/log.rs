@@ -115,11 +115,18 @@ impl Log {
             }
             lineno += 1;
             let complete = buf.ends_with('\n');
-            let text = buf.trim_end_matches(['\n', '\r']);
+            let text = format::line_text(&buf, lineno);
             if text.trim().is_empty() {
                 continue;
             }
             let parsed = format::parse_line(text, &mut interner);
+            if let Some(w) = parsed
+                .as_ref()
+                .ok()
+                .and_then(|l| format::format_warning(l, name, lineno))
+            {
+                log.warnings.push(w);
+            }
             if let Some((line, message, _)) = pending.take() {
                 // A bad line right before a new session's header is the cut
                 // last line of a run that died, followed by the next run
@@ -526,6 +533,30 @@ mod tests {
             "{:?}",
             log.warnings()
         );
+    }
+
+    #[test]
+    fn a_byte_order_mark_before_the_first_line_is_skipped() {
+        let log = Log::from_jsonl(&format!("\u{feff}{CALL}\n{CALL}\n")).unwrap();
+        assert_eq!(log.len(), 2);
+        assert!(log.warnings().is_empty());
+        // Anywhere else it is not part of the format.
+        assert!(Log::from_jsonl(&format!("{CALL}\n\u{feff}{CALL}\n")).is_err());
+    }
+
+    #[test]
+    fn a_header_from_a_newer_format_is_read_with_a_warning() {
+        let header = r#"{"type":"session","session":"s","name":null,"started_at":"2026-01-01T00:00:00Z","pid":1,"backstep_version":"9.0.0","format":7}"#;
+        let log = Log::from_jsonl(&format!("{header}\n{CALL}\n")).unwrap();
+        assert_eq!(log.len(), 1);
+        assert_eq!(
+            log.warnings(),
+            ["<memory>:1: session s was written in log format 7, newer than this backstep reads (1); fields it does not know are ignored"]
+        );
+        let text = format!("{header}\n{CALL}\n");
+        let mut reader = crate::LogReader::new(text.as_bytes(), "r.jsonl");
+        assert_eq!(reader.by_ref().filter_map(Result::ok).count(), 2);
+        assert_eq!(reader.warnings().len(), 1);
     }
 
     #[test]

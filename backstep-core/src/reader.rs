@@ -281,12 +281,15 @@ impl<R: Read> Iterator for LogReader<R> {
                 return Some(Err(self.corrupt(line, message)));
             }
             let complete = self.buf.ends_with('\n');
-            let text = self.buf.trim_end_matches(['\n', '\r']);
+            let text = format::line_text(&self.buf, self.line);
             if text.trim().is_empty() {
                 continue;
             }
             match format::parse_line(text, &mut self.interner) {
                 Ok(line) => {
+                    if let Some(w) = format::format_warning(&line, &self.name, self.line) {
+                        self.warnings.push(w);
+                    }
                     if matches!(line, Line::Call(_)) {
                         self.calls += 1;
                     }
