@@ -462,6 +462,37 @@ fn stubs_answer_without_running_the_tool_and_only_in_their_scope() {
     assert!(SEARCH_RAN.load(Ordering::Relaxed) > before);
 }
 
+#[derive(Debug, PartialEq, serde::Serialize, serde::Deserialize, thiserror::Error)]
+enum QuotaError {
+    #[error("rate limited: retry in {0} s")]
+    RateLimited(u32),
+    #[error("quota spent")]
+    Spent,
+}
+
+#[tool]
+fn quota(user: &str) -> Result<u32, QuotaError> {
+    if user.is_empty() {
+        return Err(QuotaError::Spent);
+    }
+    Ok(100)
+}
+
+#[test]
+fn a_stubbed_error_value_is_rebuilt_into_the_tools_error_type() {
+    let rec = capture();
+    rec.stub_error_value("quota", |inputs| {
+        assert_eq!(inputs["user"], "ana");
+        json!({"RateLimited": 30})
+    });
+    assert_eq!(quota("ana"), Err(QuotaError::RateLimited(30)));
+    let call = rec.nth("quota", 0);
+    assert_eq!(call.status(), Status::Error);
+    assert_eq!(call.output_json(), r#"{"RateLimited":30}"#);
+    assert_eq!(call.error(), Some(r#"{"RateLimited":30}"#));
+    assert!(call.replayed());
+}
+
 // --- cassettes ---
 
 static LOOKUP_RAN: AtomicUsize = AtomicUsize::new(0);

@@ -12,7 +12,9 @@ use crate::call::{Call, Status};
 use crate::replay::{Replayer, Served};
 
 /// How a stub answers: the output JSON, or an error text.
-pub(crate) type StubFn = Arc<dyn Fn(&Value) -> Result<Value, String> + Send + Sync>;
+/// A stub's answer: the `Ok` output, or the error's text and its value (the
+/// JSON an `Err` of a `Deserialize` error type is rebuilt from).
+pub(crate) type StubFn = Arc<dyn Fn(&Value) -> Result<Value, (String, Value)> + Send + Sync>;
 
 /// What one capture scope holds.
 #[derive(Default)]
@@ -76,11 +78,7 @@ impl Scope {
             let value: Value = serde_json::from_str(inputs).unwrap_or(Value::Null);
             let (status, output, error) = match stub(&value) {
                 Ok(v) => (Status::Ok, v.to_string(), None),
-                Err(text) => (
-                    Status::Error,
-                    Value::String(text.clone()).to_string(),
-                    Some(text),
-                ),
+                Err((text, value)) => (Status::Error, value.to_string(), Some(text)),
             };
             let (json, split) = crate::call::join_json(inputs, &output);
             let call = Call {

@@ -507,7 +507,38 @@ impl Capture {
         tool: &str,
         answer: impl Fn(&Value) -> String + Send + Sync + 'static,
     ) {
-        let f: StubFn = Arc::new(move |v| Err(answer(v)));
+        let f: StubFn = Arc::new(move |v| {
+            let text = answer(v);
+            Err((text.clone(), Value::String(text)))
+        });
+        self.scope
+            .stubs
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert(tool.to_string(), f);
+    }
+
+    /// Makes every call of `tool` in this capture fail with the error value
+    /// `answer(inputs)`, without running it: for a `Result` tool whose error
+    /// type implements `Deserialize` (a `thiserror` enum, say), the value is
+    /// rebuilt into that type, as a replay would. The recorded error text is
+    /// the value's JSON.
+    ///
+    /// ```
+    /// # use backstep_core as backstep;
+    /// let rec = backstep::testing::capture();
+    /// // For `enum SearchError { RateLimited(u32), Empty }` deriving Deserialize:
+    /// rec.stub_error_value("search", |_| serde_json::json!({"RateLimited": 30}));
+    /// ```
+    pub fn stub_error_value(
+        &self,
+        tool: &str,
+        answer: impl Fn(&Value) -> Value + Send + Sync + 'static,
+    ) {
+        let f: StubFn = Arc::new(move |v| {
+            let value = answer(v);
+            Err((value.to_string(), value))
+        });
         self.scope
             .stubs
             .lock()
