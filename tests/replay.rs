@@ -828,3 +828,28 @@ fn resuming_past_a_live_tool_writes_each_call_once() {
     assert_eq!(end.calls() as usize, after.len());
     assert_eq!(after.by_tool("clock").count(), 1);
 }
+
+#[test]
+fn an_empty_recording_is_a_clear_error_not_a_divergence_at_call_0() {
+    let dir = Dir::new("empty-log");
+    let log = dir.path("empty.jsonl");
+    std::fs::write(&log, "").unwrap();
+    let out = run(
+        "agent",
+        "",
+        &[
+            ("BACKSTEP_REPLAY", &log),
+            ("EXEC_LOG", &dir.path("exec.txt")),
+        ],
+    );
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains(&format!(
+            "backstep: cannot replay {}: it holds no recorded calls (was the run recorded to this file?)",
+            log.display()
+        )),
+        "{}",
+        stderr(&out)
+    );
+    assert!(lines(&dir.path("exec.txt")).is_empty(), "no tool may run");
+}

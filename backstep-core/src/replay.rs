@@ -196,6 +196,10 @@ impl Replayer {
         let session = log.sessions().first().cloned();
         // Cancelled calls are served too: as futures that never complete.
         let calls: Vec<Call> = log.calls().to_vec();
+        if calls.is_empty() && !resume {
+            // Every call would diverge at once; say what is wrong instead.
+            return Err("it holds no recorded calls (was the run recorded to this file?)".into());
+        }
         let mut by_tool: HashMap<String, Vec<usize>> = HashMap::new();
         let mut by_parent: HashMap<u64, Vec<usize>> = HashMap::new();
         for (i, c) in calls.iter().enumerate() {
