@@ -97,20 +97,21 @@ impl Cost {
     /// Writes the amount as an exact decimal number of dollars with no trailing
     /// zeros (`0.003`, `3`, `-0.5`): the form used for `cost_usd` in the log.
     pub(crate) fn write_decimal(self, out: &mut String) {
-        use std::fmt::Write as _;
         let neg = self.pico < 0;
         let abs = self.pico.unsigned_abs();
         let whole = abs / PICO_PER_USD.unsigned_abs();
-        let frac = abs % PICO_PER_USD.unsigned_abs();
+        #[allow(clippy::cast_possible_truncation)] // below 10^12
+        let frac = (abs % PICO_PER_USD.unsigned_abs()) as u64;
         if neg {
             out.push('-');
         }
-        let _ = write!(out, "{whole}");
-        if frac != 0 {
-            let digits = format!("{frac:012}");
-            out.push('.');
-            out.push_str(digits.trim_end_matches('0'));
+        if let Ok(w) = u64::try_from(whole) {
+            crate::format::push_u64(out, w);
+        } else {
+            use std::fmt::Write as _;
+            let _ = write!(out, "{whole}");
         }
+        crate::format::push_fraction(out, frac, 12);
     }
 
     /// Parses an exact decimal number of dollars (`"0.003"`, `"3"`, `"1e-3"`).

@@ -26,8 +26,43 @@ use crate::time;
 /// The format version written in session headers.
 pub const FORMAT_VERSION: u32 = 1;
 
+/// Appends `n` in decimal. (`write!` goes through `core::fmt`, several
+/// times slower: this runs a few times for every recorded call.)
+pub(crate) fn push_u64(out: &mut String, n: u64) {
+    push_padded(out, n, 1);
+}
+
+/// Appends `n` in decimal with at least `width` digits (leading zeros).
+pub(crate) fn push_padded(out: &mut String, mut n: u64, width: usize) {
+    let mut digits = [0u8; 20];
+    let mut i = digits.len();
+    loop {
+        i -= 1;
+        #[allow(clippy::cast_possible_truncation)] // a digit
+        let d = (n % 10) as u8;
+        digits[i] = b'0' + d;
+        n /= 10;
+        if n == 0 && digits.len() - i >= width {
+            break;
+        }
+        if n == 0 && i == 0 {
+            break;
+        }
+    }
+    // SAFETY: `digits[i..]` holds only ASCII digits, which are UTF-8.
+    out.push_str(unsafe { std::str::from_utf8_unchecked(&digits[i..]) });
+}
+
 /// Appends `s` as a JSON string literal.
 pub(crate) fn write_str(out: &mut String, s: &str) {
+    // Names, ids and most messages need no escaping: one pass to check.
+    if !s.bytes().any(|b| b < 0x20 || b == b'"' || b == b'\\') {
+        out.reserve(s.len() + 2);
+        out.push('"');
+        out.push_str(s);
+        out.push('"');
+        return;
+    }
     out.push('"');
     let mut start = 0;
     for (i, b) in s.bytes().enumerate() {
@@ -61,24 +96,34 @@ fn write_opt_str(out: &mut String, s: Option<&str>) {
 
 fn write_duration_ms(out: &mut String, d: Duration) {
     let ns = d.as_nanos();
-    let _ = write!(out, "{}", ns / 1_000_000);
-    let frac = ns % 1_000_000;
-    if frac != 0 {
-        let digits = format!("{frac:06}");
-        out.push('.');
-        out.push_str(digits.trim_end_matches('0'));
+    push_u64(out, u64::try_from(ns / 1_000_000).unwrap_or(u64::MAX));
+    #[allow(clippy::cast_possible_truncation)] // below 1,000,000
+    let frac = (ns % 1_000_000) as u64;
+    push_fraction(out, frac, 6);
+}
+
+/// Appends `.` and `frac` as `digits` decimals without trailing zeros
+/// (nothing when it is zero).
+pub(crate) fn push_fraction(out: &mut String, frac: u64, digits: usize) {
+    if frac == 0 {
+        return;
     }
+    out.push('.');
+    let start = out.len();
+    push_padded(out, frac, digits);
+    let trimmed = out[start..].trim_end_matches('0').len();
+    out.truncate(start + trimmed);
 }
 
 /// Appends one call line (with its newline).
 pub(crate) fn write_call(out: &mut String, c: &Call) {
     out.push_str("{\"type\":\"call\",\"session\":");
     write_str(out, &c.session);
-    let _ = write!(out, ",\"seq\":{},\"parent\":", c.seq);
+    out.push_str(",\"seq\":");
+    push_u64(out, c.seq);
+    out.push_str(",\"parent\":");
     match c.parent {
-        Some(p) => {
-            let _ = write!(out, "{p}");
-        }
+        Some(p) => push_u64(out, p),
         None => out.push_str("null"),
     }
     out.push_str(",\"tool\":");
@@ -327,6 +372,35 @@ pub(crate) fn parse_line(line: &str, interner: &mut Interner) -> Result<Line, St
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn numbers_are_written_by_hand_as_fmt_would() {
+        let text = |f: &dyn Fn(&mut String)| {
+            let mut s = String::new();
+            f(&mut s);
+            s
+        };
+        assert_eq!(text(&|s| push_u64(s, 0)), "0");
+        assert_eq!(text(&|s| push_u64(s, u64::MAX)), u64::MAX.to_string());
+        assert_eq!(text(&|s| push_padded(s, 7, 4)), "0007");
+        assert_eq!(text(&|s| push_padded(s, 12345, 2)), "12345");
+        assert_eq!(text(&|s| push_fraction(s, 500, 6)), ".0005");
+        assert_eq!(text(&|s| push_fraction(s, 0, 6)), "");
+        assert_eq!(
+            text(&|s| write_duration_ms(s, Duration::from_micros(1_500))),
+            "1.5"
+        );
+        assert_eq!(
+            text(&|s| write_duration_ms(s, Duration::from_nanos(64_525))),
+            "0.064525"
+        );
+        assert_eq!(
+            text(&|s| write_duration_ms(s, Duration::from_secs(2))),
+            "2000"
+        );
+        assert_eq!(text(&|s| write_str(s, "plain")), r#""plain""#);
+        assert_eq!(text(&|s| write_str(s, "a\"b\u{1}")), r#""a\"b\u0001""#);
+    }
 
     fn sample() -> Call {
         Call {

@@ -26,6 +26,23 @@ thread_local! {
     static LAST_PANIC: RefCell<Option<String>> = const { RefCell::new(None) };
     static THREAD_NAME: Arc<str> = thread_name();
     static LINE: RefCell<String> = RefCell::new(String::with_capacity(512));
+    /// The buffer inputs and outputs are serialized into, reused from call
+    /// to call, so a call allocates only what its record keeps.
+    static SCRATCH: Cell<Vec<u8>> = const { Cell::new(Vec::new()) };
+}
+
+/// This thread's scratch buffer, empty (a nested use gets a new one).
+fn take_scratch() -> Vec<u8> {
+    SCRATCH.try_with(Cell::take).unwrap_or_default()
+}
+
+/// Returns the scratch buffer for the next call (not one grown past 1 MiB by
+/// a huge value: that memory would stay held by the thread).
+fn give_scratch(mut buf: Vec<u8>) {
+    if buf.capacity() <= 1 << 20 {
+        buf.clear();
+        let _ = SCRATCH.try_with(|s| s.set(buf));
+    }
 }
 
 fn thread_name() -> Arc<str> {
@@ -119,8 +136,6 @@ struct Inflight {
     entered: AtomicBool,
     /// The recorded answer, during replay.
     served: Option<Served>,
-    /// Where the inputs end in `inputs` once `finish_ok` wrote the output after them.
-    split: usize,
     /// A `live` tool that ran again while resuming: its recorded call is
     /// already in the log being appended to, so this one is not written.
     in_log: bool,
@@ -175,8 +190,6 @@ impl Active {
                 *p = None;
             }
         });
-        let mut inputs = Vec::with_capacity(64);
-        inputs.push(b'{');
         let (parent, parent_scope) = current_call();
         let scope = parent_scope.or_else(crate::scope::current);
         Active {
@@ -187,13 +200,12 @@ impl Active {
                 cost_usd,
                 start: Instant::now(),
                 started_at: SystemTime::now(),
-                inputs,
+                inputs: Vec::new(),
                 added: AtomicI64::new(0),
                 kind,
                 previous: AtomicPtr::new(std::ptr::null_mut()),
                 entered: AtomicBool::new(false),
                 served: None,
-                split: 0,
                 in_log: false,
                 error_json: None,
                 scope,
@@ -257,7 +269,15 @@ impl Active {
     /// The inputs writer, or `None` when not recording (skip serializing).
     #[inline]
     pub fn inputs(&mut self) -> Option<Inputs<'_>> {
-        self.inner.as_mut().map(|i| Inputs { buf: &mut i.inputs })
+        self.inner.as_mut().map(|i| {
+            let mut buf = take_scratch();
+            buf.push(b'{');
+            Inputs {
+                buf,
+                dest: &mut i.inputs,
+                pending: None,
+            }
+        })
     }
 
     /// Whether this call is being recorded.
@@ -267,25 +287,18 @@ impl Active {
         self.inner.is_some()
     }
 
-    /// Records the call. `output`: its JSON text, unless `finish_ok` already
-    /// wrote it into the call's buffer after the inputs (`written`).
+    /// Records the call, with `output` (JSON text) as its output.
     fn complete(&mut self, status: Status, output: Option<String>, error: Option<String>) {
-        self.complete_with(status, output, error, false);
-    }
-
-    fn complete_with(
-        &mut self,
-        status: Status,
-        output: Option<String>,
-        error: Option<String>,
-        written: bool,
-    ) {
         // An `Err` whose value is `Serialize` is kept as the output, so a
         // replay can rebuild it.
         let output = match (status, output, &mut *self.inner) {
             (Status::Error, None, Some(inner)) => inner.error_json.take(),
             (_, output, _) => output,
         };
+        self.complete_with(status, output.as_deref().map(str::as_bytes), error);
+    }
+
+    fn complete_with(&mut self, status: Status, output: Option<&[u8]>, error: Option<String>) {
         let Some(mut inner) = self.inner.take() else {
             return;
         };
@@ -294,23 +307,18 @@ impl Active {
             let _ = CURRENT.try_with(|c| c.set(prev));
         }
         let duration = inner.start.elapsed();
-        // Inputs and output share one buffer, and the record one allocation.
-        // `split` is set once the inputs are closed (by `finish_ok`, before it
-        // serializes the output: a `Serialize` impl that panics leaves part
-        // of an output behind, dropped here).
-        let split = if inner.split > 0 {
-            inner.split
+        // Inputs and output in one allocation of exactly their size.
+        let inputs: &[u8] = if inner.inputs.is_empty() {
+            b"{}"
         } else {
-            inner.inputs.push(b'}');
-            inner.inputs.len()
+            &inner.inputs
         };
-        if !written {
-            inner.inputs.truncate(split);
-            inner
-                .inputs
-                .extend_from_slice(output.as_deref().unwrap_or("null").as_bytes());
-        }
-        let json = std::mem::take(&mut inner.inputs).into_boxed_slice();
+        let output = output.unwrap_or(b"null");
+        let split = inputs.len();
+        let mut json = Vec::with_capacity(inputs.len() + output.len());
+        json.extend_from_slice(inputs);
+        json.extend_from_slice(output);
+        let json = json.into_boxed_slice();
         // SAFETY: the buffer holds only what serde_json wrote (valid UTF-8,
         // as its writer guarantees), parameter names (Rust identifiers, so
         // UTF-8) and ASCII punctuation.
@@ -390,8 +398,11 @@ impl Active {
             }
             return false;
         }
-        let mut inputs = String::from_utf8_lossy(&inner.inputs).into_owned();
-        inputs.push('}');
+        let inputs = if inner.inputs.is_empty() {
+            "{}".to_string()
+        } else {
+            String::from_utf8_lossy(&inner.inputs).into_owned()
+        };
         let answer = match source {
             Source::Scope(s) => s.answer(inner.tool, inner.seq, &inputs, ignore),
             Source::Global(g) => g.serve(inner.tool, inner.seq, &inputs, ignore),
@@ -488,11 +499,11 @@ impl Active {
     /// Records a normal return with `output` (serialized) as the output:
     /// written straight after the inputs, in the call's own buffer.
     pub fn finish_ok<T: Serialize + ?Sized>(&mut self, output: &T) {
-        if let Some(inner) = &mut *self.inner {
-            inner.inputs.push(b'}');
-            inner.split = inner.inputs.len();
-            write_json(&mut inner.inputs, output);
-            self.complete_with(Status::Ok, None, None, true);
+        if self.inner.is_some() {
+            let mut out = take_scratch();
+            write_json(&mut out, output);
+            self.complete_with(Status::Ok, Some(&out), None);
+            give_scratch(out);
         }
     }
 
@@ -629,8 +640,28 @@ fn record_served(
 }
 
 /// Writes the recorded arguments of a call as one JSON object.
+///
+/// They are written into the thread's scratch buffer, and kept (copied to an
+/// allocation of their exact size) when the writer is dropped.
 pub struct Inputs<'a> {
-    buf: &'a mut Vec<u8>,
+    buf: Vec<u8>,
+    dest: &'a mut Vec<u8>,
+    /// Where the argument being serialized starts: a `Serialize` impl that
+    /// panics leaves it half written, and it is dropped.
+    pending: Option<usize>,
+}
+
+impl Drop for Inputs<'_> {
+    fn drop(&mut self) {
+        if let Some(start) = self.pending {
+            self.buf.truncate(start);
+        }
+        let mut kept = Vec::with_capacity(self.buf.len() + 1);
+        kept.extend_from_slice(&self.buf);
+        kept.push(b'}');
+        *self.dest = kept;
+        give_scratch(std::mem::take(&mut self.buf));
+    }
 }
 
 impl Inputs<'_> {
@@ -646,9 +677,12 @@ impl Inputs<'_> {
 
     /// Records argument `name` with its value serialized as JSON.
     pub fn arg<T: Serialize + ?Sized>(&mut self, name: &str, value: &T) {
+        self.pending = Some(self.buf.len());
         self.key(name);
         let mark = self.buf.len();
-        if let Err(e) = serde_json::to_writer(&mut *self.buf, value) {
+        let written = serde_json::to_writer(&mut self.buf, value);
+        self.pending = None;
+        if let Err(e) = written {
             self.buf.truncate(mark);
             warn_once(
                 &recorder::WARNED_SERIALIZE,

@@ -31,20 +31,27 @@ fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
 
 /// Appends `t` as `YYYY-MM-DDTHH:MM:SS.ffffffZ` (microseconds, UTC).
 pub(crate) fn write_rfc3339(t: SystemTime, out: &mut String) {
-    use std::fmt::Write as _;
+    use crate::format::push_padded;
     let since = t.duration_since(UNIX_EPOCH).unwrap_or(Duration::ZERO);
     #[allow(clippy::cast_possible_wrap)]
     let secs = since.as_secs() as i64;
     let (y, mo, d) = civil_from_days(secs.div_euclid(86_400));
-    let rem = secs.rem_euclid(86_400);
-    let _ = write!(
-        out,
-        "{y:04}-{mo:02}-{d:02}T{:02}:{:02}:{:02}.{:06}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60,
-        since.subsec_micros()
-    );
+    let rem = secs.rem_euclid(86_400).unsigned_abs();
+    // By hand rather than `write!`: this runs for every recorded call.
+    push_padded(out, u64::try_from(y).unwrap_or(0), 4);
+    out.push('-');
+    push_padded(out, u64::from(mo), 2);
+    out.push('-');
+    push_padded(out, u64::from(d), 2);
+    out.push('T');
+    push_padded(out, rem / 3600, 2);
+    out.push(':');
+    push_padded(out, rem % 3600 / 60, 2);
+    out.push(':');
+    push_padded(out, rem % 60, 2);
+    out.push('.');
+    push_padded(out, u64::from(since.subsec_micros()), 6);
+    out.push('Z');
 }
 
 /// `t` as an RFC 3339 string (tests).
