@@ -286,15 +286,28 @@ fn parse_cost(v: Option<&RawValue>) -> Result<Cost, String> {
 #[derive(Default)]
 pub(crate) struct Interner {
     strings: std::collections::HashSet<Arc<str>>,
+    /// The last strings handed out: lines in a row mostly share their session
+    /// and thread, and a comparison is cheaper than hashing.
+    recent: [Option<Arc<str>>; 2],
 }
 
 impl Interner {
     pub(crate) fn get(&mut self, s: &str) -> Arc<str> {
-        if let Some(a) = self.strings.get(s) {
-            return a.clone();
+        for a in self.recent.iter().flatten() {
+            if **a == *s {
+                return a.clone();
+            }
         }
-        let a: Arc<str> = Arc::from(s);
-        self.strings.insert(a.clone());
+        let a = match self.strings.get(s) {
+            Some(a) => a.clone(),
+            None => {
+                let a: Arc<str> = Arc::from(s);
+                self.strings.insert(a.clone());
+                a
+            }
+        };
+        self.recent.rotate_right(1);
+        self.recent[0] = Some(a.clone());
         a
     }
 }

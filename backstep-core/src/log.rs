@@ -393,7 +393,13 @@ impl Log {
     pub fn stats_by_tool(&self) -> BTreeMap<String, ToolStats> {
         let mut out: BTreeMap<String, ToolStats> = BTreeMap::new();
         for c in &self.calls {
-            let s = out.entry(c.tool().to_string()).or_default();
+            // `get_mut` first: `entry` would allocate the key for every call.
+            if !out.contains_key(c.tool()) {
+                out.insert(c.tool().to_string(), ToolStats::default());
+            }
+            let Some(s) = out.get_mut(c.tool()) else {
+                continue;
+            };
             s.calls += 1;
             match c.status {
                 Status::Ok => {}
