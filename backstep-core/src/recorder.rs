@@ -33,6 +33,14 @@ const OFF: u8 = 2;
 /// The switch a tool call reads first: one relaxed atomic load when off.
 static STATE: AtomicU8 = AtomicU8::new(UNINIT);
 static RECORDER: OnceLock<Recorder> = OnceLock::new();
+/// Bumped whenever the session changes, so threads refresh their copy of its id.
+static SESSION_GENERATION: AtomicU64 = AtomicU64::new(0);
+
+thread_local! {
+    static SESSION_CACHE: std::cell::RefCell<(u64, Option<Arc<str>>)> =
+        const { std::cell::RefCell::new((u64::MAX, None)) };
+}
+
 /// Sequence numbers are unique and increasing for the whole process.
 static SEQ: AtomicU64 = AtomicU64::new(0);
 
@@ -391,7 +399,7 @@ impl Recorder {
                 // new, so no second end line is written.
                 mem.sessions.push(session.clone());
             }
-            *self.session.write().unwrap_or_else(PoisonError::into_inner) = session.id.clone();
+            self.set_session_id(session.id.clone());
             let mut out = lock(&self.sink);
             out.file = open_sink(&src.path);
             // The recorded header stays the session's only one; a log that
@@ -443,7 +451,32 @@ impl Recorder {
             .take()
     }
 
+    fn set_session_id(&self, id: Arc<str>) {
+        *self.session.write().unwrap_or_else(PoisonError::into_inner) = id;
+        SESSION_GENERATION.fetch_add(1, Ordering::Release);
+    }
+
+    /// The current session's id. Each thread keeps a copy until the session
+    /// changes: the lock's reader count is a cache line every recording
+    /// thread would otherwise write on every call.
     pub(crate) fn session_id(&self) -> Arc<str> {
+        let generation = SESSION_GENERATION.load(Ordering::Acquire);
+        let cached = SESSION_CACHE
+            .try_with(|c| {
+                let c = c.borrow();
+                (c.0 == generation).then(|| c.1.clone()).flatten()
+            })
+            .ok()
+            .flatten();
+        if let Some(id) = cached {
+            return id;
+        }
+        let id = self.session_id_locked();
+        let _ = SESSION_CACHE.try_with(|c| *c.borrow_mut() = (generation, Some(id.clone())));
+        id
+    }
+
+    fn session_id_locked(&self) -> Arc<str> {
         self.session
             .read()
             .unwrap_or_else(PoisonError::into_inner)
@@ -537,7 +570,7 @@ impl Recorder {
                 cost: Cost::ZERO,
             };
         }
-        *self.session.write().unwrap_or_else(PoisonError::into_inner) = session.id.clone();
+        self.set_session_id(session.id.clone());
         let mut out = lock(&self.sink);
         if let Some(p) = path {
             out.file = open_sink(&p);
