@@ -298,13 +298,12 @@ impl Interner {
                 return a.clone();
             }
         }
-        let a = match self.strings.get(s) {
-            Some(a) => a.clone(),
-            None => {
-                let a: Arc<str> = Arc::from(s);
-                self.strings.insert(a.clone());
-                a
-            }
+        let a = if let Some(a) = self.strings.get(s) {
+            a.clone()
+        } else {
+            let a: Arc<str> = Arc::from(s);
+            self.strings.insert(a.clone());
+            a
         };
         self.recent.rotate_right(1);
         self.recent[0] = Some(a.clone());
