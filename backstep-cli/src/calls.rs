@@ -89,6 +89,7 @@ pub fn list(a: &CallsArgs, style: Style) -> Outcome {
         .flat_map(|(_, l)| l.iter())
         .filter(|c| keep(c))
         .collect();
+    unknown_tools(&logs, &a.tool);
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
     if a.json {
@@ -118,6 +119,41 @@ pub fn list(a: &CallsArgs, style: Style) -> Outcome {
     };
     writeln!(out, "\n{}", style.paint(Paint::Dim, &footer))?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// Tools named in the log files, listed in a note.
+const LISTED_TOOLS: usize = 20;
+
+/// A note on standard error for each `--tool` that names no tool in the
+/// logs at all (a typo, most likely), listing the tools that are there.
+fn unknown_tools(logs: &[(PathBuf, Log)], wanted: &[String]) {
+    let known: std::collections::BTreeSet<&str> = logs
+        .iter()
+        .flat_map(|(_, l)| l.iter().map(Call::tool))
+        .collect();
+    if known.is_empty() {
+        return; // "the log holds no calls" says it all
+    }
+    let mut listed: Vec<String> = known
+        .iter()
+        .take(LISTED_TOOLS)
+        .map(|t| out::one_line(t))
+        .collect();
+    if known.len() > LISTED_TOOLS {
+        listed.push(format!("… ({} in all)", known.len()));
+    }
+    let whose = if logs.len() > 1 { "their" } else { "its" };
+    let mut noted = std::collections::HashSet::new();
+    for name in wanted {
+        if !known.contains(name.as_str()) && noted.insert(name) {
+            eprintln!(
+                "backstep: note: no tool is named `{}` in {}; {whose} tools are: {}",
+                out::one_line(name),
+                names(logs),
+                listed.join(", ")
+            );
+        }
+    }
 }
 
 fn pretty(json: &str) -> String {
@@ -202,13 +238,17 @@ pub fn show(a: &ShowArgs, style: Style) -> Outcome {
     writeln!(out, "{}{}", label("thread"), out::one_line(call.thread()))?;
 
     // Parents, outermost first; a parent whose line is missing (it was still
-    // running when the log ended) ends the chain.
+    // running when the log ended) ends the chain, and so does one already in
+    // it (a loop in a hand-made or corrupt log).
     let mut chain: Vec<&Call> = Vec::new();
+    let mut seen = std::collections::HashSet::from([call.seq()]);
     let mut missing = None;
+    let mut looped = None;
     let mut next = call.parent();
     while let Some(p) = next {
-        if chain.len() > log.len() {
-            break; // a cycle in a hand-edited log
+        if !seen.insert(p) {
+            looped = Some(p);
+            break;
         }
         match log.get(p) {
             Some(parent) => {
@@ -223,7 +263,7 @@ pub fn show(a: &ShowArgs, style: Style) -> Outcome {
     }
     chain.reverse();
     writeln!(out)?;
-    if chain.is_empty() && missing.is_none() {
+    if chain.is_empty() && missing.is_none() && looped.is_none() {
         writeln!(out, "{}none: a top-level call", label("parents"))?;
     } else {
         writeln!(
@@ -236,6 +276,9 @@ pub fn show(a: &ShowArgs, style: Style) -> Outcome {
                 out,
                 "  #{p} is not in the log (it was still running when the log ended)"
             )?;
+        }
+        if let Some(p) = looped {
+            writeln!(out, "  … parent #{p} again: the log's parent links loop")?;
         }
         if !chain.is_empty() {
             call_table(&chain, false)
@@ -252,7 +295,11 @@ pub fn show(a: &ShowArgs, style: Style) -> Outcome {
         writeln!(out, "\n{}", style.paint(Paint::Bold, "error"))?;
         indented(&mut out, &out::safe_block(e))?;
     }
-    let children: Vec<&Call> = log.children(call.seq()).collect();
+    // A call naming itself as its parent (a loop, noted above) is not its own child.
+    let children: Vec<&Call> = log
+        .children(call.seq())
+        .filter(|c| c.seq() != call.seq())
+        .collect();
     writeln!(out)?;
     if children.is_empty() {
         writeln!(out, "{}none", label("children"))?;

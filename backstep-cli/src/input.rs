@@ -55,18 +55,15 @@ impl Input {
     /// A first line that is not one is an error ("not a backstep session
     /// log"), unless it is also the last line and not complete JSON: a log
     /// cut off while its first line was written, which the readers tolerate
-    /// with a note.
-    fn sniffed(self) -> Result<(PathBuf, impl Read), Failure> {
+    /// with a note. A UTF-8 byte order mark before the first line is skipped.
+    pub fn sniffed(self) -> Result<(PathBuf, impl Read), Failure> {
         let Input { name, reader } = self;
         let mut reader = BufReader::with_capacity(1 << 16, reader);
         let mut head = Vec::new();
         let mut lineno = 0;
         loop {
             let start = head.len();
-            let n = (&mut reader)
-                .take(SNIFF_LIMIT)
-                .read_until(b'\n', &mut head)
-                .map_err(|e| Failure(format!("{}: cannot read: {e}", name.display())))?;
+            let n = read_line(&mut reader, &mut head, &name)?;
             if n == 0 {
                 break;
             }
@@ -76,7 +73,7 @@ impl Input {
             let Ok(text) = std::str::from_utf8(line) else {
                 return Err(not_a_log(&name.display().to_string(), lineno, BINARY));
             };
-            let text = text.trim_end_matches(['\n', '\r']);
+            let text = first_line_text(text, lineno);
             if text.trim().is_empty() {
                 if complete {
                     continue;
@@ -84,9 +81,39 @@ impl Input {
                 break;
             }
             if let Err(why) = Record::parse(text) {
-                let is_json = serde_json::from_str::<serde_json::Value>(text).is_ok();
-                if complete || is_json {
-                    return Err(not_a_log(&name.display().to_string(), lineno, &why));
+                let shown = name.display().to_string();
+                let json = serde_json::from_str::<serde_json::Value>(text);
+                if let Ok(value) = &json {
+                    return Err(not_a_log(&shown, lineno, &not_a_record(value, &why)));
+                }
+                if complete {
+                    // A JSON document spread over several lines (pretty-printed)?
+                    let mut text = format!("{text}\n");
+                    let mut lines = 1;
+                    let mut more = Vec::new();
+                    while lines < PRETTY_LINES && text.len() < PRETTY_BYTES {
+                        more.clear();
+                        if read_line(&mut reader, &mut more, &name)? == 0 {
+                            break;
+                        }
+                        lines += 1;
+                        let Ok(next) = std::str::from_utf8(&more) else {
+                            break;
+                        };
+                        text.push_str(next);
+                        match serde_json::from_str::<serde_json::Value>(&text) {
+                            Ok(v) => {
+                                let why = format!(
+                                    "{} over {lines} lines; a log holds one record per line",
+                                    json_kind(&v)
+                                );
+                                return Err(not_a_log(&shown, lineno, &why));
+                            }
+                            Err(e) if e.classify() == serde_json::error::Category::Eof => {}
+                            Err(_) => break,
+                        }
+                    }
+                    return Err(not_a_log(&shown, lineno, &why));
                 }
             }
             break;
@@ -108,6 +135,52 @@ impl Input {
     pub fn stream(self) -> Result<LogReader<impl Read>, Failure> {
         let (name, reader) = self.sniffed()?;
         Ok(LogReader::new(reader, name))
+    }
+}
+
+/// Lines and bytes read past a first line that starts JSON spread over
+/// several lines, to tell a pretty-printed JSON file from a corrupt log.
+const PRETTY_LINES: usize = 10_000;
+const PRETTY_BYTES: usize = 4 << 20;
+
+/// Reads one line (at most [`SNIFF_LIMIT`] bytes) onto `buf`.
+fn read_line(reader: &mut impl BufRead, buf: &mut Vec<u8>, name: &Path) -> Result<usize, Failure> {
+    reader
+        .take(SNIFF_LIMIT)
+        .read_until(b'\n', buf)
+        .map_err(|e| Failure(format!("{}: cannot read: {e}", name.display())))
+}
+
+/// A line's text without its line end, and on the first line without a
+/// UTF-8 byte order mark (as the log readers skip it).
+pub fn first_line_text(text: &str, lineno: usize) -> &str {
+    let text = text.trim_end_matches(['\n', '\r']);
+    if lineno == 1 {
+        text.strip_prefix('\u{feff}').unwrap_or(text)
+    } else {
+        text
+    }
+}
+
+/// `a JSON array`, `a JSON object`, …
+fn json_kind(v: &serde_json::Value) -> &'static str {
+    match v {
+        serde_json::Value::Null => "JSON null",
+        serde_json::Value::Bool(_) => "a JSON boolean",
+        serde_json::Value::Number(_) => "a JSON number",
+        serde_json::Value::String(_) => "a JSON string",
+        serde_json::Value::Array(_) => "a JSON array",
+        serde_json::Value::Object(_) => "a JSON object",
+    }
+}
+
+/// Why a line of valid JSON is not a log record: what it is when not an
+/// object (`a JSON array, not a log record`), else the parser's reason.
+pub fn not_a_record(value: &serde_json::Value, why: &str) -> String {
+    if value.is_object() {
+        why.to_string()
+    } else {
+        format!("{}, not a log record", json_kind(value))
     }
 }
 

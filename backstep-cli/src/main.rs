@@ -131,11 +131,14 @@ enough).")]
     /// Compare two runs call by call: the first divergence with the JSON paths
     /// that differ, then counts and cost deltas. Exit code 1 when they diverge
     #[command(after_help = "\
-Calls are compared in start order: tool, inputs, output, status and error text
-must be equal (object key order does not matter). Timing, thread and cost are
-not compared; cost deltas are reported. Exit code: 0 the runs match, 1 they
-diverge, 2 error. A file holding several sessions is compared as a whole
-unless --session-a / --session-b pick one.")]
+Calls are paired by seq (`call #38` is the call with seq 38, as `backstep
+calls` prints it), in start order: tool, inputs, output, status and error text
+must be equal (object key order does not matter). A call one run lacks is
+where they diverge: a run cut off early has no line for the calls still
+running then, though their nested calls may be there. Timing, thread and cost
+are not compared; cost deltas are reported. Exit code: 0 the runs match, 1
+they diverge, 2 error. A file holding several sessions is compared as a whole
+(session by session, in file order) unless --session-a / --session-b pick one.")]
     Diff(DiffArgs),
 
     /// Follow a log as an agent writes it, printing each call as it lands (like
@@ -145,7 +148,11 @@ Prints the last N lines already in the file (-n), then each new line as it is
 written: calls, session starts and ends. The file is polled (--interval); when
 it is truncated or replaced (a new run that empties it), tail starts over from
 its beginning. Stops on Ctrl-C, or with --until-end / --max-calls. Lines are
-written when calls finish, so a child call appears before its parent.")]
+written when calls finish, so a child call appears before its parent.
+
+Standard input (`-`) is read until it closes, and then its last N lines are
+printed, as `tail -n N` does on a pipe; with `-n all`, each line is printed
+as it arrives (`my-agent | backstep tail - -n all`).")]
     Tail(TailArgs),
 
     /// Write a self-contained HTML timeline of the calls (no network needed):
@@ -182,8 +189,9 @@ pub struct CallsArgs {
     /// Only calls of this session (an id prefix is enough)
     #[arg(long, value_name = "ID")]
     pub session: Option<String>,
-    /// Only calls that cost at least this many US dollars (0.01 or $0.01)
-    #[arg(long, value_name = "USD", value_parser = parse_cost)]
+    /// Only calls that cost at least this many US dollars (0.01 or $0.01; a
+    /// negative amount, for refunds, is fine: --min-cost -1)
+    #[arg(long, value_name = "USD", value_parser = parse_cost, allow_hyphen_values = true)]
     pub min_cost: Option<backstep_core::Cost>,
     /// Only calls that took longer than this: milliseconds, or with a unit (250, 1.5s, 800us)
     #[arg(long, value_name = "MS", value_parser = parse_duration)]
@@ -250,7 +258,8 @@ pub struct TailArgs {
     /// Session log file to follow, or - for standard input
     #[arg(value_name = "FILE")]
     pub file: PathBuf,
-    /// Lines already in the file to print first: a number, or `all`
+    /// Lines already in the file to print first: a number, or `all` (on
+    /// standard input: the last N lines once it closes, or `all` as they come)
     #[arg(short = 'n', long = "lines", value_name = "N", default_value = "10", value_parser = parse_lines)]
     pub lines: Backlog,
     /// Exit once a session's end line arrives (the agent finished)
@@ -281,11 +290,18 @@ fn parse_status(s: &str) -> Result<backstep_core::Status, String> {
     s.parse()
 }
 
-/// `0.01`, `$0.01`, `1e-3`: US dollars, exact to the picodollar.
+/// `0.01`, `$0.01`, `1e-3`, `-1`, `-$0.5`: US dollars, exact to the picodollar.
 fn parse_cost(s: &str) -> Result<backstep_core::Cost, String> {
-    let t = s.trim().trim_start_matches('$');
+    let t = s.trim();
+    let (sign, t) = match t.strip_prefix('-') {
+        Some(rest) => (-1.0, rest),
+        None => (1.0, t),
+    };
+    let t = t.strip_prefix('$').unwrap_or(t);
     match t.parse::<f64>() {
-        Ok(v) if v.is_finite() => Ok(backstep_core::Cost::from_usd(v)),
+        Ok(v) if v.is_finite() && !t.starts_with(['-', '+']) => {
+            Ok(backstep_core::Cost::from_usd(sign * v))
+        }
         _ => Err(format!("`{s}` is not an amount of dollars (like 0.01)")),
     }
 }
@@ -383,6 +399,10 @@ mod tests {
         assert!(parse_duration("3 weeks").is_err());
         assert_eq!(parse_cost("$0.01"), Ok(backstep_core::Cost::from_usd(0.01)));
         assert!(parse_cost("cheap").is_err());
+        assert_eq!(parse_cost("-1"), Ok(backstep_core::Cost::from_usd(-1.0)));
+        assert_eq!(parse_cost("-$0.5"), Ok(backstep_core::Cost::from_usd(-0.5)));
+        assert!(parse_cost("--1").is_err());
+        assert!(parse_cost("--json").is_err());
         assert_eq!(parse_lines("all"), Ok(Backlog::All));
         assert_eq!(parse_lines("3"), Ok(Backlog::Last(3)));
     }

@@ -128,12 +128,129 @@ fn terminal_columns() -> Option<usize> {
     None
 }
 
-/// Display width of `s` (one column per character; wide characters are rare in logs).
-pub fn text_width(s: &str) -> usize {
-    s.chars().count()
+/// Columns a character takes on a terminal: 2 for East Asian Wide and
+/// Fullwidth characters and emoji, 0 for combining marks and zero-width
+/// characters, 1 for the rest (a small table, close to `wcwidth`).
+pub fn char_width(c: char) -> usize {
+    let u = u32::from(c);
+    if u < 0x300 {
+        return usize::from(!c.is_control());
+    }
+    const ZERO: &[(u32, u32)] = &[
+        (0x0300, 0x036F), // combining diacritical marks
+        (0x0483, 0x0489),
+        (0x0591, 0x05BD),
+        (0x0610, 0x061A),
+        (0x064B, 0x065F),
+        (0x0E31, 0x0E31),
+        (0x0E34, 0x0E3A),
+        (0x0E47, 0x0E4E),
+        (0x1160, 0x11FF), // Hangul medial vowels and final consonants
+        (0x1AB0, 0x1AFF),
+        (0x1DC0, 0x1DFF),
+        (0x200B, 0x200F), // zero-width space, joiners, direction marks
+        (0x202A, 0x202E),
+        (0x2060, 0x2064),
+        (0x20D0, 0x20FF), // combining marks for symbols
+        (0x302A, 0x302D),
+        (0x3099, 0x309A),
+        (0xFE00, 0xFE0F), // variation selectors
+        (0xFE20, 0xFE2F),
+        (0xFEFF, 0xFEFF),
+        (0x1F3FB, 0x1F3FF), // skin tone modifiers
+        (0xE0000, 0xE0FFF), // tags, variation selectors supplement
+    ];
+    const WIDE: &[(u32, u32)] = &[
+        (0x1100, 0x115F), // Hangul initial consonants
+        (0x231A, 0x231B),
+        (0x2329, 0x232A),
+        (0x23E9, 0x23EC),
+        (0x23F0, 0x23F0),
+        (0x23F3, 0x23F3),
+        (0x25FD, 0x25FE),
+        (0x2614, 0x2615),
+        (0x2648, 0x2653),
+        (0x267F, 0x267F),
+        (0x2693, 0x2693),
+        (0x26A1, 0x26A1),
+        (0x26AA, 0x26AB),
+        (0x26BD, 0x26BE),
+        (0x26C4, 0x26C5),
+        (0x26CE, 0x26CE),
+        (0x26D4, 0x26D4),
+        (0x26EA, 0x26EA),
+        (0x26F2, 0x26F3),
+        (0x26F5, 0x26F5),
+        (0x26FA, 0x26FA),
+        (0x26FD, 0x26FD),
+        (0x2705, 0x2705),
+        (0x270A, 0x270B),
+        (0x2728, 0x2728),
+        (0x274C, 0x274C),
+        (0x274E, 0x274E),
+        (0x2753, 0x2755),
+        (0x2757, 0x2757),
+        (0x2795, 0x2797),
+        (0x27B0, 0x27B0),
+        (0x27BF, 0x27BF),
+        (0x2B1B, 0x2B1C),
+        (0x2B50, 0x2B50),
+        (0x2B55, 0x2B55),
+        (0x2E80, 0x303E), // CJK radicals, punctuation
+        (0x3041, 0x33FF), // kana, CJK compatibility
+        (0x3400, 0x4DBF), // CJK extension A
+        (0x4E00, 0x9FFF), // CJK unified ideographs
+        (0xA000, 0xA4CF), // Yi
+        (0xA960, 0xA97F),
+        (0xAC00, 0xD7A3), // Hangul syllables
+        (0xF900, 0xFAFF), // CJK compatibility ideographs
+        (0xFE10, 0xFE19),
+        (0xFE30, 0xFE6F),
+        (0xFF00, 0xFF60), // fullwidth forms
+        (0xFFE0, 0xFFE6),
+        (0x16FE0, 0x18CFF), // Tangut
+        (0x1B000, 0x1B2FF), // kana supplement
+        (0x1F004, 0x1F004),
+        (0x1F0CF, 0x1F0CF),
+        (0x1F18E, 0x1F18E),
+        (0x1F191, 0x1F19A),
+        (0x1F200, 0x1F2FF), // enclosed ideographs
+        (0x1F300, 0x1F64F), // pictographs, emoticons
+        (0x1F680, 0x1F6FF), // transport and map symbols
+        (0x1F7E0, 0x1F7EB),
+        (0x1F90C, 0x1F9FF), // supplemental symbols and pictographs
+        (0x1FA70, 0x1FAFF),
+        (0x20000, 0x2FFFD), // CJK extensions B and later
+        (0x30000, 0x3FFFD),
+    ];
+    let within = |table: &[(u32, u32)]| {
+        table
+            .binary_search_by(|&(lo, hi)| {
+                if hi < u {
+                    std::cmp::Ordering::Less
+                } else if lo > u {
+                    std::cmp::Ordering::Greater
+                } else {
+                    std::cmp::Ordering::Equal
+                }
+            })
+            .is_ok()
+    };
+    if within(ZERO) || c.is_control() {
+        0
+    } else if within(WIDE) {
+        2
+    } else {
+        1
+    }
 }
 
-/// At most `max` characters, ending with `…` when cut.
+/// Columns `s` takes on a terminal (see [`char_width`]).
+pub fn text_width(s: &str) -> usize {
+    s.chars().map(char_width).sum()
+}
+
+/// At most `max` columns wide, ending with `…` when cut.
 pub fn shorten(s: &str, max: usize) -> String {
     if max == 0 {
         return String::new();
@@ -141,9 +258,24 @@ pub fn shorten(s: &str, max: usize) -> String {
     if text_width(s) <= max {
         return s.to_string();
     }
-    let mut out: String = s.chars().take(max - 1).collect();
+    let mut out = String::new();
+    let mut used = 0;
+    for c in s.chars() {
+        let w = char_width(c);
+        if used + w > max - 1 {
+            break;
+        }
+        used += w;
+        out.push(c);
+    }
     out.push('…');
     out
+}
+
+/// `s` followed by spaces to `width` columns.
+pub fn pad_right(s: &str, width: usize) -> String {
+    let pad = width.saturating_sub(text_width(s));
+    format!("{s}{}", " ".repeat(pad))
 }
 
 /// Text for one table cell: newlines shown as `↵`, other control characters
@@ -338,6 +470,9 @@ pub struct Table {
 /// Narrowest a shrinking text column gets.
 const MIN_TEXT: usize = 8;
 
+/// Narrowest a text column gets before numbers are left out: a character and `…`.
+const MIN_CUT: usize = 2;
+
 impl Table {
     pub fn new(cols: Vec<Col>) -> Table {
         Table {
@@ -387,7 +522,8 @@ impl Table {
     }
 
     /// Column widths that fit `width`: free-text columns shrink first (down to
-    /// a few characters), then other left-aligned ones; numbers never do.
+    /// a few characters), then other left-aligned ones, then both further
+    /// (to a character and `…`); numbers, and columns marked `keep`, never do.
     fn widths(&self, rows: &[Option<Vec<Cell>>], width: usize) -> Vec<usize> {
         let mut w: Vec<usize> = self
             .cols
@@ -403,21 +539,24 @@ impl Table {
             })
             .collect();
         let gaps = 2 * self.cols.len().saturating_sub(1) + self.indent;
-        for pass in [true, false] {
+        /// Which columns shrink in a pass.
+        type Shrinks = fn(&Col) -> bool;
+        let flex: Shrinks = |c| c.flex;
+        let text: Shrinks = |c| c.align == Align::Left && !c.keep;
+        let passes = [
+            (flex, MIN_TEXT),
+            (text, MIN_TEXT),
+            (flex, MIN_CUT),
+            (text, MIN_CUT),
+        ];
+        for (shrinks, min) in passes {
             loop {
                 let total: usize = w.iter().sum::<usize>() + gaps;
                 if total <= width {
                     return w;
                 }
                 let widest = (0..w.len())
-                    .filter(|&i| {
-                        let c = &self.cols[i];
-                        (if pass {
-                            c.flex
-                        } else {
-                            c.align == Align::Left && !c.keep
-                        }) && w[i] > MIN_TEXT
-                    })
+                    .filter(|&i| shrinks(&self.cols[i]) && w[i] > min)
                     .max_by_key(|&i| w[i]);
                 match widest {
                     Some(i) => w[i] -= 1,
@@ -447,9 +586,10 @@ impl Table {
         Ok(())
     }
 
-    /// One line: cells padded to their widths; what would still pass
-    /// `width` (columns that cannot shrink, on a very narrow terminal) is cut
-    /// with `…`.
+    /// One line: cells padded to their widths. What would still pass
+    /// `width` (on a very narrow terminal) is cut if it is free text, and
+    /// left out if it is a number or an id, which are never cut mid-value:
+    /// that column and the ones after it are shown by one `…`.
     fn line(
         &self,
         out: &mut impl Write,
@@ -462,30 +602,37 @@ impl Table {
         let mut used = self.indent;
         let last = cells.len() - 1;
         for (i, (cell, col)) in cells.iter().zip(&self.cols).enumerate() {
-            let text = shorten(&cell.text, w[i]);
-            let pad = w[i] - text_width(&text);
+            let gap = if i == 0 { 0 } else { 2 };
+            let mut text = shorten(&cell.text, w[i]);
+            let mut pad = w[i] - text_width(&text);
+            let cut = used + gap + text_width(&text) + pad > width;
+            if cut {
+                let room = width.saturating_sub(used + gap);
+                if col.align == Align::Left && !col.keep && room > 0 {
+                    text = shorten(&cell.text, room);
+                    pad = 0;
+                } else {
+                    // Not cut mid-value: left out, with a mark.
+                    if used < width {
+                        let mark = if i == 0 { 0 } else { gap.min(width - used - 1) };
+                        line.push_str(&" ".repeat(mark));
+                        line.push('…');
+                    }
+                    break;
+                }
+            }
             let (left, right) = match col.align {
                 Align::Right | Align::Decimal => (pad, 0),
                 Align::Left if i == last => (0, 0),
                 Align::Left => (0, pad),
             };
-            let gap = if i == last { 0 } else { 2 };
-            let mut segment = format!("{}{text}{}", " ".repeat(left), " ".repeat(right + gap));
-            let cut = used + text_width(&segment) > width;
-            if cut {
-                segment = shorten(&segment, width.saturating_sub(used).max(1));
-                if !segment.ends_with('…') {
-                    segment.push('…');
-                }
-            }
-            used += text_width(&segment);
+            line.push_str(&" ".repeat(gap + left));
             // Paint the text, not the padding around it.
-            let body = segment.trim_start_matches(' ');
-            let lead = segment.len() - body.len();
-            let trimmed = body.trim_end_matches(' ');
-            line.push_str(&segment[..lead]);
-            line.push_str(&style.paint(cell.paint, trimmed));
-            line.push_str(&body[trimmed.len()..]);
+            let body = text.trim_end_matches(' ');
+            line.push_str(&style.paint(cell.paint, body));
+            line.push_str(&text[body.len()..]);
+            line.push_str(&" ".repeat(right));
+            used += gap + left + text_width(&text) + right;
             if cut {
                 break;
             }
@@ -554,8 +701,110 @@ mod tests {
         t.print(&mut out, Style { color: false }, 10).unwrap();
         assert_eq!(
             String::from_utf8(out).unwrap(),
-            "tool     …\nsearch  $…\nfetch    …\nplan     …\n"
+            "tool    …\nsearch  …\nfetch   …\nplan    …\n"
         );
+    }
+
+    #[test]
+    fn wide_and_zero_width_characters_are_measured_in_columns() {
+        assert_eq!(text_width("日本語ツール"), 12);
+        assert_eq!(text_width("emoji🚀"), 7);
+        assert_eq!(text_width("e\u{301}"), 1); // e + combining acute
+        assert_eq!(text_width("a\u{200b}b"), 2);
+        assert_eq!(text_width("…↵─"), 3);
+        assert_eq!(text_width("한국어"), 6);
+        assert_eq!(text_width("ｆｕｌｌ"), 8);
+        assert_eq!(text_width("👍🏽"), 2); // a skin tone modifier adds nothing
+        assert_eq!(shorten("日本語ツール", 7), "日本語…");
+        assert_eq!(shorten("日本語ツール", 6), "日本…");
+        assert_eq!(shorten("emoji🚀rocket", 7), "emoji…");
+        assert_eq!(pad_right("日本", 6), "日本  ");
+        assert_eq!(pad_right("🚀", 4), "🚀  ");
+    }
+
+    #[test]
+    fn wide_characters_keep_columns_aligned() {
+        let mut t = Table::new(vec![
+            Col::left("tool"),
+            Col::decimal("cost"),
+            Col::flex("inputs"),
+        ]);
+        for (tool, cost) in [
+            ("日本語ツール", "$0.5"),
+            ("emoji🚀", "$12"),
+            ("plain", "$0.25"),
+        ] {
+            t.row(vec![tool.into(), cost.into(), "{\"q\":\"検索\"}".into()]);
+        }
+        let mut out = Vec::new();
+        t.print(&mut out, Style { color: false }, 80).unwrap();
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "\
+tool            cost  inputs
+日本語ツール   $0.5   {\"q\":\"検索\"}
+emoji🚀       $12     {\"q\":\"検索\"}
+plain          $0.25  {\"q\":\"検索\"}
+"
+        );
+        // Narrow: the tool names are shortened by columns, not characters.
+        let mut out = Vec::new();
+        t.print(&mut out, Style { color: false }, 24).unwrap();
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "\
+tool        cost  inputs
+日本語…    $0.5   {\"q\":…
+emoji🚀   $12     {\"q\":…
+plain      $0.25  {\"q\":…
+"
+        );
+    }
+
+    #[test]
+    fn narrow_terminals_cut_text_never_numbers() {
+        let mut t = Table::new(vec![
+            Col::right("seq"),
+            Col::left("tool"),
+            Col::right("duration"),
+            Col::decimal("cost"),
+            Col::flex("inputs"),
+        ]);
+        t.row(vec![
+            "12".into(),
+            "analyze_file".into(),
+            "250.00 ms".into(),
+            "$0.00086995".into(),
+            r#"{"path":"./README.md"}"#.into(),
+        ]);
+        let print = |width: usize| {
+            let mut out = Vec::new();
+            t.print(&mut out, Style { color: false }, width).unwrap();
+            String::from_utf8(out).unwrap()
+        };
+        // Text columns give way first, down to one character and `…`.
+        assert_eq!(
+            print(40),
+            "seq  tool      duration         cost  i…\n 12  analyz…  250.00 ms  $0.00086995  {…\n"
+        );
+        assert_eq!(
+            print(33),
+            "seq  t…   duration         cost …\n 12  a…  250.00 ms  $0.00086995 …\n"
+        );
+        // Then a number that does not fit is left out whole, never cut.
+        assert_eq!(print(25), "seq  t…   duration  …\n 12  a…  250.00 ms  …\n");
+        for width in 20..60 {
+            for line in print(width).lines() {
+                assert!(text_width(line) <= width, "{line:?} is wider than {width}");
+                for number in ["250.00 ms", "$0.00086995"] {
+                    let prefix = &number[..3];
+                    assert!(
+                        !line.contains(prefix) || line.contains(number),
+                        "{number} cut in {line:?} at width {width}"
+                    );
+                }
+            }
+        }
     }
 
     #[test]

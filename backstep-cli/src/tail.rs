@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use backstep_core::{Call, Record};
 
-use crate::input::{not_a_log, Input, BINARY};
+use crate::input::{first_line_text, not_a_log, not_a_record, Input, BINARY};
 use crate::out::{self, Paint, Style};
 use crate::{Backlog, Failure, Outcome, TailArgs};
 
@@ -18,6 +18,19 @@ fn clock_ms(t: std::time::SystemTime) -> String {
     let mut c = out::clock(t);
     c.truncate(12);
     c
+}
+
+/// Columns of a cost before its decimal point (`$12`, `-$0`), and from it on
+/// (`.0065318`): `tail` prints a line at a time, so the point is put in a
+/// fixed column, as the tables line it up. Longer costs push the line on.
+const COST_WHOLE: usize = 3;
+const COST_FRACTION: usize = 9;
+
+/// `$0.0004` as `  $0.0004    `: lined up on the decimal point.
+fn decimal_cost(cost: &str) -> String {
+    let point = cost.find('.').unwrap_or(cost.len());
+    let (whole, fraction) = cost.split_at(point);
+    format!("{whole:>COST_WHOLE$}{fraction:<COST_FRACTION$}")
 }
 
 /// Prints records as they come and knows when to stop.
@@ -49,16 +62,16 @@ impl Follower<'_> {
             .parent()
             .map_or_else(|| "-".to_string(), |p| p.to_string());
         let head = format!(
-            "{}  {:>5} {:>5}  {:<14}  ",
+            "{}  {:>5} {:>5}  {}  ",
             clock_ms(c.started_at()),
             c.seq(),
             parent,
-            out::shorten(&out::one_line(c.tool()), 14),
+            out::pad_right(&out::shorten(&out::one_line(c.tool()), 14), 14),
         );
         let figures = format!(
-            "{:>9} {:>11}  ",
+            "{:>9}  {}  ",
             out::duration(c.duration()),
-            c.cost().to_string()
+            decimal_cost(&c.cost().to_string())
         );
         let mut rest = out::one_line(c.inputs_json());
         if let Some(e) = c.error() {
@@ -154,7 +167,7 @@ impl Follower<'_> {
                 Failure(format!("{}:{}: not UTF-8 text", self.name, self.line))
             });
         };
-        let text = text.trim_end_matches(['\n', '\r']);
+        let text = first_line_text(text, self.line);
         if text.trim().is_empty() {
             return Ok(None);
         }
@@ -163,7 +176,13 @@ impl Follower<'_> {
                 self.seen_record = true;
                 Ok(Some(r))
             }
-            Err(e) if first => Err(not_a_log(&self.name, self.line, &e)),
+            Err(e) if first => {
+                let why = match serde_json::from_str::<serde_json::Value>(text) {
+                    Ok(v) => not_a_record(&v, &e),
+                    Err(_) => e,
+                };
+                Err(not_a_log(&self.name, self.line, &why))
+            }
             Err(e) => Err(Failure(format!("{}:{}: {e}", self.name, self.line))),
         }
     }
@@ -254,31 +273,48 @@ pub fn run(a: &TailArgs, style: Style) -> Outcome {
     };
     let stdout = io::stdout();
     let mut out = stdout.lock();
+    // What is not a log at all (a JSON file, text) is told apart as the
+    // other commands do, before following.
+    let (_, reader) = input.sniffed()?;
     if a.file == Path::new("-") {
-        return follow_stdin(&mut f, &mut out);
+        return follow_stdin(&mut f, &mut out, io::BufReader::new(reader));
     }
+    drop(reader);
     follow_file(&mut f, &mut out, &a.file)
 }
 
-/// Standard input: print lines as they arrive until it closes.
-fn follow_stdin(f: &mut Follower<'_>, out: &mut impl Write) -> Outcome {
-    let stdin = io::stdin();
-    let mut stdin = stdin.lock();
+/// Standard input: with `-n all`, print lines as they arrive until it
+/// closes; with `-n N`, as `tail -n` on a pipe, keep the last N and print
+/// them once it closes.
+fn follow_stdin(f: &mut Follower<'_>, out: &mut impl Write, mut input: impl BufRead) -> Outcome {
+    let mut backlog = match f.args.lines {
+        Backlog::All => None,
+        Backlog::Last(_) => Some(VecDeque::new()),
+    };
     let mut buf = Vec::new();
+    let mut stopped = false;
     loop {
         buf.clear();
-        if stdin.read_until(b'\n', &mut buf)? == 0 {
+        if input.read_until(b'\n', &mut buf)? == 0 {
             break;
         }
         if !buf.ends_with(b"\n") {
             f.partial = buf.clone();
-            if let Next::Stop = f.settle_first_line(out, None)? {
-                return Ok(ExitCode::SUCCESS);
+            if let Next::Stop = f.settle_first_line(out, backlog.as_mut())? {
+                stopped = true;
             }
             break;
         }
-        if let Next::Stop = f.feed(out, &buf, None)? {
-            return Ok(ExitCode::SUCCESS);
+        if let Next::Stop = f.feed(out, &buf, backlog.as_mut())? {
+            stopped = true;
+            break;
+        }
+    }
+    if !stopped {
+        for record in backlog.iter().flatten() {
+            if let Next::Stop = f.print(out, record)? {
+                break;
+            }
         }
     }
     if !f.partial.is_empty() {

@@ -135,7 +135,7 @@ fn diff_exits_1_on_divergence_with_json_paths() {
     let other = write(&d, "other.jsonl", &changed_log());
     let r = backstep(&["diff", &log, &other], None);
     assert_eq!((r.code, r.stderr.as_str()), (1, ""));
-    assert_eq!(rel(&r.stdout, &log).replace(&other, "other.jsonl"), "a: run.jsonl\nb: other.jsonl\n\nthe runs diverge at call 3 (start order):\n  a: #3 analyze ok {\"path\":\"./b.rs\"}\n  b: #3 analyze ok {\"path\":\"./b.rs\"}\n  output:\n    .lines  1 → 2\n\n                 a        b  b − a\ncalls            8        8      0\nerror            2        2      0\npanicked         1        1      0\ncancelled        1        1      0\ncost       $0.0104  $0.0104     $0\n");
+    assert_eq!(rel(&r.stdout, &log).replace(&other, "other.jsonl"), "a: run.jsonl\nb: other.jsonl\n\nthe runs diverge at call #3 (calls paired by seq; the 3 calls before it match):\n  a: #3 analyze ok {\"path\":\"./b.rs\"}\n  b: #3 analyze ok {\"path\":\"./b.rs\"}\n  output:\n    .lines  1 → 2\n\n                 a        b  b − a\ncalls            8        8      0\nerror            2        2      0\npanicked         1        1      0\ncancelled        1        1      0\ncost       $0.0104  $0.0104     $0\n");
 
     let shorter: String = agent_log(S)
         .lines()
@@ -145,7 +145,7 @@ fn diff_exits_1_on_divergence_with_json_paths() {
     let shorter = write(&d, "shorter.jsonl", &shorter);
     let r = backstep(&["diff", &log, &shorter], None);
     assert_eq!(r.code, 1);
-    assert_eq!(rel(&r.stdout, &log).replace(&shorter, "shorter.jsonl"), "a: run.jsonl\nb: shorter.jsonl\n\nthe runs diverge at call 3 (start order):\n  a: #3 analyze ok {\"path\":\"./b.rs\"}\n  b: (no call: the run ended here)\n\n                       a   b     b − a\ncalls                  8   3        -5\nerror                  2   2         0\npanicked               1   0        -1\ncancelled              1   0        -1\ncost             $0.0104  $0  -$0.0104\n\nanalyze calls          2   1        -1\nfetch calls            1   0        -1\nread_file calls        2   1        -1\nsearch calls           1   0        -1\nsearch cost        $0.01  $0    -$0.01\nsummarize calls        1   0        -1\nsummarize cost   $0.0004  $0  -$0.0004\n");
+    assert_eq!(rel(&r.stdout, &log).replace(&shorter, "shorter.jsonl"), "a: run.jsonl\nb: shorter.jsonl\n\nthe runs diverge at call #3 (calls paired by seq; the 3 calls before it match):\n  a: #3 analyze ok {\"path\":\"./b.rs\"}\n  b: no call #3: b ends after 3 calls\n\n                       a   b     b − a\ncalls                  8   3        -5\nerror                  2   2         0\npanicked               1   0        -1\ncancelled              1   0        -1\ncost             $0.0104  $0  -$0.0104\n\nanalyze calls          2   1        -1\nfetch calls            1   0        -1\nread_file calls        2   1        -1\nsearch calls           1   0        -1\nsearch cost        $0.01  $0    -$0.01\nsummarize calls        1   0        -1\nsummarize cost   $0.0004  $0  -$0.0004\n");
 }
 
 #[test]
@@ -235,7 +235,7 @@ fn what_is_not_a_log_is_a_one_line_error() {
     let missing = d.join("missing.jsonl").to_str().unwrap().to_string();
     let dir_path = d.to_str().unwrap().to_string();
     let cases = [
-        (json.as_str(), "package.json:1: not a backstep session log (not JSON: EOF while parsing an object at line 1 column 1)"),
+        (json.as_str(), "package.json:1: not a backstep session log (a JSON object over 3 lines; a log holds one record per line)"),
         (one.as_str(), "one.json:1: not a backstep session log (no `type` field)"),
         (text.as_str(), "notes.txt:1: not a backstep session log (not JSON: expected value at line 1 column 1)"),
         (binary.as_str(), "blob.bin:1: not a backstep session log (binary data, not UTF-8 text)"),
@@ -369,7 +369,7 @@ fn two_sessions_in_one_file() {
         None,
     );
     assert_eq!(r.code, 1);
-    assert_eq!(r.stdout.replace(&log, "two.jsonl"), "a: two.jsonl (session aaaa1111bbbb2222)\nb: two.jsonl (session cccc3333dddd4444)\n\nthe runs diverge at call 0 (start order):\n  a: #0 search ok {\"q\":\"one\"}\n  b: #0 search ok {\"q\":\"two\"}\n  inputs:\n    .q  \"one\" → \"two\"\n  output:\n    [0]  1 → (absent)\n\n           a      b  b − a\ncalls      2      2      0\nerror      0      1     +1\ncost   $0.01  $0.01     $0\n");
+    assert_eq!(r.stdout.replace(&log, "two.jsonl"), "a: two.jsonl (session aaaa1111bbbb2222)\nb: two.jsonl (session cccc3333dddd4444)\n\nthe runs diverge at call #0 (calls paired by seq; the first call):\n  a: #0 search ok {\"q\":\"one\"}\n  b: #0 search ok {\"q\":\"two\"}\n  inputs:\n    .q  \"one\" → \"two\"\n  output:\n    [0]  1 → (absent)\n\n           a      b  b − a\ncalls      2      2      0\nerror      0      1     +1\ncost   $0.01  $0.01     $0\n");
 }
 
 #[test]
@@ -487,4 +487,214 @@ fn help_for_every_command() {
         r.stdout,
         format!("backstep {}\n", env!("CARGO_PKG_VERSION"))
     );
+}
+
+#[test]
+fn diff_compares_values_too_deep_for_json_as_text() {
+    let d = dir("diff-deep");
+    let deep = |leaf: &str| format!(r#"{{"x":{}{leaf}{}}}"#, "[".repeat(200), "]".repeat(200));
+    let line = |inputs: &str, output: &str| {
+        call(S, 0, None, "nest", inputs, output, "ok", None, 0, "1", "0") + "\n"
+    };
+    let a = write(&d, "a.jsonl", &line(&deep("1"), "null"));
+    let b = write(&d, "b.jsonl", &line(&deep("2"), "null"));
+    let c = write(&d, "c.jsonl", &line(&deep("1"), &deep("true")));
+    let names = |text: &str| {
+        text.replace(&a, "a.jsonl")
+            .replace(&b, "b.jsonl")
+            .replace(&c, "c.jsonl")
+    };
+    let same = backstep(&["diff", &a, &a], None);
+    assert_eq!(same.code, 0, "{}", same.stdout);
+    let r = backstep(&["diff", &a, &b], None);
+    assert_eq!(r.code, 1);
+    assert_eq!(names(&r.stdout), "a: a.jsonl\nb: b.jsonl\n\nthe runs diverge at call #0 (calls paired by seq; the first call):\n  a: #0 nest ok {\"x\":[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[…\n  b: #0 nest ok {\"x\":[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[…\n  inputs (nested deeper than 128 levels: compared as text):\n    .  from character 206: …[[[[[[[[[[[[[[[[[[[[1]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]… → …[[[[[[[[[[[[[[[[[[[[2]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]…\n\n        a   b  b − a\ncalls   1   1      0\ncost   $0  $0     $0\n");
+    let r = backstep(&["diff", &a, &c], None);
+    assert_eq!(r.code, 1);
+    assert_eq!(names(&r.stdout), "a: a.jsonl\nb: c.jsonl\n\nthe runs diverge at call #0 (calls paired by seq; the first call):\n  a: #0 nest ok {\"x\":[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[…\n  b: #0 nest ok {\"x\":[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[…\n  output (nested deeper than 128 levels: compared as text):\n    .  from character 1: null → {\"x\":[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[…\n\n        a   b  b − a\ncalls   1   1      0\ncost   $0  $0     $0\n");
+}
+
+#[test]
+fn diff_of_a_run_cut_short_names_the_missing_call() {
+    let (d, log) = agent("diff-cut");
+    // Cut while #3 analyze was running: its nested calls #4 and #5 finished
+    // (their lines are written), its own line never was.
+    let cut: String = agent_log(S)
+        .lines()
+        .take(6)
+        .map(|l| format!("{l}\n"))
+        .collect();
+    let cut = write(&d, "cut.jsonl", &cut);
+    let r = backstep(&["diff", &log, &cut], None);
+    assert_eq!(r.code, 1);
+    assert_eq!(rel(&r.stdout, &log).replace(&cut, "cut.jsonl"), "a: run.jsonl\nb: cut.jsonl\n\nthe runs diverge at call #3 (calls paired by seq; the 3 calls before it match):\n  a: #3 analyze ok {\"path\":\"./b.rs\"}\n  b: no call #3, but its nested calls #4 and #5 are there: #3 was still running when b's log ended\n\n                     a        b   b − a\ncalls                8        5      -3\nerror                2        2       0\npanicked             1        0      -1\ncancelled            1        0      -1\ncost           $0.0104  $0.0004  -$0.01\n\nanalyze calls        2        1      -1\nfetch calls          1        0      -1\nsearch calls         1        0      -1\nsearch cost      $0.01       $0  -$0.01\n");
+    let r = backstep(&["diff", &cut, &log], None);
+    assert_eq!(r.code, 1);
+    assert_eq!(
+        rel(&r.stdout, &log)
+            .replace(&cut, "cut.jsonl")
+            .lines()
+            .take(6)
+            .collect::<Vec<_>>()
+            .join("\n"),
+        "a: cut.jsonl\nb: run.jsonl\n\nthe runs diverge at call #3 (calls paired by seq; the 3 calls before it match):\n  a: no call #3, but its nested calls #4 and #5 are there: #3 was still running when a's log ended\n  b: #3 analyze ok {\"path\":\"./b.rs\"}"
+    );
+}
+
+#[test]
+fn show_says_when_parent_links_loop() {
+    let d = dir("show-loop");
+    let line = |seq: u64, parent: Option<u64>, tool: &str| {
+        call(
+            S,
+            seq,
+            parent,
+            tool,
+            "{}",
+            "null",
+            "ok",
+            None,
+            seq * 10,
+            "1",
+            "0",
+        )
+    };
+    let log = write(
+        &d,
+        "loop.jsonl",
+        &([
+            line(0, None, "plan"),
+            line(1, Some(2), "step"),
+            line(2, Some(1), "substep"),
+            line(3, Some(3), "selfish"),
+            line(4, Some(1), "leaf"),
+        ]
+        .join("\n")
+            + "\n"),
+    );
+    let r = backstep(&["show", &log, "3"], None);
+    assert_eq!((r.code, r.stderr.as_str()), (0, ""));
+    assert_eq!(r.stdout, "call #3 selfish  ok\nsession   7f3a9c2e5b1d4f60\nstarted   2026-12-03 19:00:00.000030 UTC\nduration  1.00 ms\ncost      $0\nthread    main\n\nparents (outermost first)\n  … parent #3 again: the log's parent links loop\n\ninputs\n  {}\n\noutput\n  null\n\nchildren  none\n");
+    let r = backstep(&["show", &log, "4"], None);
+    assert_eq!((r.code, r.stderr.as_str()), (0, ""));
+    assert_eq!(r.stdout, "call #4 leaf  ok\nsession   7f3a9c2e5b1d4f60\nstarted   2026-12-03 19:00:00.000040 UTC\nduration  1.00 ms\ncost      $0\nthread    main\n\nparents (outermost first)\n  … parent #1 again: the log's parent links loop\n  seq  parent  tool     status  duration  cost  inputs\n    2       1  substep  ok       1.00 ms    $0  {}\n    1       2  step     ok       1.00 ms    $0  {}\n\ninputs\n  {}\n\noutput\n  null\n\nchildren  none\n");
+}
+
+#[test]
+fn wide_characters_line_up_in_tables() {
+    let d = dir("wide");
+    let line = |seq: u64, tool: &str, inputs: &str, cost: &str| {
+        call(
+            S,
+            seq,
+            None,
+            tool,
+            inputs,
+            "null",
+            "ok",
+            None,
+            seq * 10,
+            "2.5",
+            cost,
+        )
+    };
+    let log = write(
+        &d,
+        "wide.jsonl",
+        &([
+            line(0, "日本語ツール", r#"{"q":"東京の天気"}"#, "0.0125"),
+            line(1, "emoji🚀", r#"{"q":"🚀🚀"}"#, "0.5"),
+            line(2, "plain", r#"{"q":"x"}"#, "0"),
+        ]
+        .join("\n")
+            + "\n"),
+    );
+    let r = backstep(&["calls", &log], None);
+    assert_eq!((r.code, r.stderr.as_str()), (0, ""));
+    assert_eq!(r.stdout, "seq  parent  tool          status  duration     cost  inputs\n  0       -  日本語ツール  ok       2.50 ms  $0.0125  {\"q\":\"東京の天気\"}\n  1       -  emoji🚀       ok       2.50 ms  $0.5     {\"q\":\"🚀🚀\"}\n  2       -  plain         ok       2.50 ms  $0       {\"q\":\"x\"}\n\n3 calls, $0.5125\n");
+    let r = backstep(&["cost", &log], None);
+    assert_eq!(r.stdout, "tool          calls     cost   share\nemoji🚀           1  $0.5      97.6%\n日本語ツール      1  $0.0125    2.4%\nplain             1  $0         0.0%\n\ntotal             3  $0.5125  100.0%\n");
+    // A narrow terminal: text gives way, numbers are never cut.
+    let r = backstep_env(&["calls", &log], None, &[("COLUMNS", "48")]);
+    assert_eq!(r.stdout, "seq  parent  tool  status  duration     cost  i…\n  0       -  日…   ok       2.50 ms  $0.0125  {…\n  1       -  emo…  ok       2.50 ms  $0.5     {…\n  2       -  pla…  ok       2.50 ms  $0       {…\n\n3 calls, $0.5125\n");
+    let r = backstep_env(&["calls", &log], None, &[("COLUMNS", "30")]);
+    assert_eq!(r.stdout, "seq  parent  t…  status  …\n  0       -  …   ok      …\n  1       -  e…  ok      …\n  2       -  p…  ok      …\n\n3 calls, $0.5125\n");
+}
+
+#[test]
+fn json_that_is_not_a_log_and_other_messages() {
+    let d = dir("messages");
+    let array = write(&d, "array.json", "[1,2,3]\n");
+    let string = write(&d, "string.json", "\"hello\"\n");
+    let pretty = write(&d, "pretty.json", "[\n  {\"type\": \"call\"},\n  2\n]\n");
+    for (path, why) in [
+        (&array, "array.json:1: not a backstep session log (a JSON array, not a log record)"),
+        (&string, "string.json:1: not a backstep session log (a JSON string, not a log record)"),
+        (&pretty, "pretty.json:1: not a backstep session log (a JSON array over 4 lines; a log holds one record per line)"),
+    ] {
+        for cmd in ["summary", "calls", "show", "tail"] {
+            let mut args = vec![cmd, path.as_str()];
+            if cmd == "show" {
+                args.push("0");
+            }
+            let r = backstep(&args, None);
+            assert_eq!((r.code, r.stdout.as_str()), (2, ""), "{cmd} {path}");
+            assert_eq!(
+                r.stderr.replace(&format!("{}/", d.display()), ""),
+                format!("backstep: error: {why}\n"),
+                "{cmd} {path}"
+            );
+        }
+    }
+    // Standard input too.
+    let r = backstep(&["calls", "-"], Some("[1,2,3]\n"));
+    assert_eq!(
+        r.stderr,
+        "backstep: error: <stdin>:1: not a backstep session log (a JSON array, not a log record)\n"
+    );
+
+    // A byte order mark before the first line is skipped.
+    let bom = write(&d, "bom.jsonl", &format!("\u{feff}{}", agent_log(S)));
+    let plain = write(&d, "plain.jsonl", &agent_log(S));
+    for cmd in ["summary", "calls", "cost"] {
+        let r = backstep(&[cmd, &bom], None);
+        assert_eq!((r.code, r.stderr.as_str()), (0, ""), "{cmd}");
+        let want = backstep(&[cmd, &plain], None);
+        assert_eq!(r.stdout.replace(&bom, &plain), want.stdout, "{cmd}");
+    }
+    let r = backstep(&["show", &bom, "0"], None);
+    assert_eq!((r.code, r.stderr.as_str()), (0, ""));
+    let r = backstep(&["diff", &bom, &plain], None);
+    assert_eq!(r.code, 0, "{}", r.stdout);
+
+    // A negative --min-cost, with or without `=`.
+    let spaced = backstep(&["calls", &plain, "--min-cost", "-1"], None);
+    let joined = backstep(&["calls", &plain, "--min-cost=-1"], None);
+    assert_eq!((spaced.code, spaced.stderr.as_str()), (0, ""));
+    assert_eq!(spaced.stdout, joined.stdout);
+    assert!(
+        spaced.stdout.ends_with("\n8 calls, $0.0104\n"),
+        "{}",
+        spaced.stdout
+    );
+    let r = backstep(&["calls", &plain, "--min-cost", "-$0.5", "--json"], None);
+    assert_eq!(r.stdout.lines().count(), 8);
+    let r = backstep(&["calls", &plain, "--min-cost", "--json"], None);
+    assert_eq!(r.code, 2);
+    assert_eq!(r.stderr, "error: invalid value '--json' for '--min-cost <USD>': `--json` is not an amount of dollars (like 0.01)\n\nFor more information, try '--help'.\n");
+
+    // --tool naming no tool of the log: a hint on stderr, exit 0.
+    let r = backstep(&["calls", &plain, "--tool", "reed_file"], None);
+    assert_eq!(r.code, 0);
+    assert_eq!(
+        r.stdout.replace(&plain, "run.jsonl"),
+        "no call matches (8 calls in run.jsonl)\n"
+    );
+    assert_eq!(r.stderr.replace(&plain, "run.jsonl"), "backstep: note: no tool is named `reed_file` in run.jsonl; its tools are: analyze, fetch, plan, read_file, search, summarize\n");
+    // A tool that is there but has no call passing the other filters: no hint.
+    let r = backstep(
+        &["calls", &plain, "--tool", "plan", "--status", "error"],
+        None,
+    );
+    assert_eq!((r.code, r.stderr.as_str()), (0, ""));
 }

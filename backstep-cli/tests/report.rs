@@ -401,3 +401,77 @@ fn the_page_in_headless_chromium() {
     report(&empty, &empty_html);
     assert!(detail(&dom(&exe, &d, &empty_html, "")).contains("This log holds no calls."));
 }
+
+#[test]
+fn calls_whose_parent_links_loop_are_in_the_page() {
+    let Some(exe) = chromium() else {
+        eprintln!("SKIPPED: no Chromium at /usr/bin/chromium");
+        return;
+    };
+    let d = dir("report-loop");
+    let line = |seq: u64, parent: Option<u64>, tool: &str| {
+        call(
+            S,
+            seq,
+            parent,
+            tool,
+            "{}",
+            "null",
+            "ok",
+            None,
+            seq * 10,
+            "1",
+            "0",
+        )
+    };
+    // 1 → 2 → 1 and 3 → 3 (a hand-made log), 4 under the loop.
+    let log = write(
+        &d,
+        "loop.jsonl",
+        &([
+            line(0, None, "plan"),
+            line(1, Some(2), "step"),
+            line(2, Some(1), "substep"),
+            line(3, Some(3), "selfish"),
+            line(4, Some(2), "leaf"),
+        ]
+        .join("\n")
+            + "\n"),
+    );
+    let html = d.join("loop.html");
+    report(&log, &html);
+    // Selecting a call inside the loop unfolds its parents and ends.
+    let page = dom(&exe, &d, &html, "#select=4");
+    assert_eq!(rows(&page), 5, "every call is a row");
+    for seq in 0..5 {
+        assert!(
+            page.contains(&format!("data-seq=\"{seq}\"")),
+            "call {seq} is not in the page"
+        );
+    }
+    assert!(row_tag(&page, 4).contains("selected"));
+    // The first call of each loop is shown at the top level, marked.
+    let marks: Vec<&str> = page
+        .match_indices("class=\"lost\">")
+        .map(|(at, m)| {
+            let text = &page[at + m.len()..];
+            &text[..text.find('<').unwrap()]
+        })
+        .collect();
+    assert_eq!(
+        marks,
+        [
+            "  (parent #2: the parent links loop)",
+            "  (parent #3: the parent links loop)"
+        ]
+    );
+    let panel = detail(&dom(&exe, &d, &html, "#select=1"));
+    assert!(
+        panel.contains(
+            "parent#2 (the log's parent links loop back to this call: shown at the top level)"
+        ),
+        "{panel}"
+    );
+    let panel = detail(&dom(&exe, &d, &html, "#select=2"));
+    assert!(panel.contains("parent#1 step"), "{panel}");
+}

@@ -95,14 +95,14 @@ fn lines(text: &str) -> Vec<String> {
 
 const ALL: &str = "\
 19:00:00.000  ── session 7f3a9c2e5b1d4f60 (agent) started, pid 4242
-19:00:00.000      0     -  plan            ok          1.25 ms          $0  {\"goal\":\"audit\"}
-19:00:00.001      2     1  read_file       error       6.50 µs          $0  {\"path\":\"./a.rs\"}  No s…
-19:00:00.001      1     -  analyze         error      70.00 µs          $0  {\"path\":\"./a.rs\"}  No s…
-19:00:00.001      4     3  read_file       ok        500.00 µs          $0  {\"path\":\"./b.rs\"}
-19:00:00.002      5     3  summarize       ok         12.50 ms     $0.0004  {\"path\":\"./b.rs\",\"token…
-19:00:00.001      3     -  analyze         ok         13.75 ms          $0  {\"path\":\"./b.rs\"}
-19:00:00.016      6     -  search          panicked  250.00 ms       $0.01  {\"query\":\"rust cli\",\"li…
-19:00:00.270      7     -  fetch           cancelled    1.50 s          $0  {\"url\":\"https://example…
+19:00:00.000      0     -  plan            ok          1.25 ms   $0           {\"goal\":\"audit\"}
+19:00:00.001      2     1  read_file       error       6.50 µs   $0           {\"path\":\"./a.rs\"}  No…
+19:00:00.001      1     -  analyze         error      70.00 µs   $0           {\"path\":\"./a.rs\"}  No…
+19:00:00.001      4     3  read_file       ok        500.00 µs   $0           {\"path\":\"./b.rs\"}
+19:00:00.002      5     3  summarize       ok         12.50 ms   $0.0004      {\"path\":\"./b.rs\",\"tok…
+19:00:00.001      3     -  analyze         ok         13.75 ms   $0           {\"path\":\"./b.rs\"}
+19:00:00.016      6     -  search          panicked  250.00 ms   $0.01        {\"query\":\"rust cli\",\"…
+19:00:00.270      7     -  fetch           cancelled    1.50 s   $0           {\"url\":\"https://examp…
 19:00:01.800  ── session 7f3a9c2e5b1d4f60 ended: 8 calls, 4 not ok, $0.0104
 ";
 
@@ -152,6 +152,61 @@ fn a_finished_log_with_until_end_prints_and_exits() {
     // Standard input is read to its end.
     let r = backstep(&["tail", "-"], Some(&agent_log(S)));
     assert_eq!((r.code, r.stdout.as_str()), (0, ALL));
+}
+
+#[test]
+fn standard_input_prints_its_last_lines_once_it_closes() {
+    let log = agent_log(S);
+    // As `tail -n 2` on a pipe: the last 2 lines, at the end of the input.
+    let r = backstep(&["tail", "-", "-n", "2"], Some(&log));
+    assert_eq!((r.code, r.stderr.as_str()), (0, ""));
+    let want: Vec<&str> = ALL.lines().skip(8).collect();
+    assert_eq!(r.stdout, want.join("\n") + "\n");
+    let r = backstep(&["tail", "-", "-n", "0"], Some(&log));
+    assert_eq!((r.code, r.stdout.as_str()), (0, ""));
+    // --max-calls counts the calls printed from those last lines.
+    let r = backstep(&["tail", "-", "-n", "4", "--max-calls", "2"], Some(&log));
+    let want: Vec<&str> = ALL.lines().skip(6).take(2).collect();
+    assert_eq!(r.stdout, want.join("\n") + "\n");
+    // `-n all` prints every line (as it arrives).
+    let r = backstep(&["tail", "-", "-n", "all"], Some(&log));
+    assert_eq!((r.code, r.stdout.as_str()), (0, ALL));
+    let r = backstep(&["tail", "--help"], None);
+    assert!(
+        r.stdout.contains("Standard input (`-`) is read until it closes, and then its last N lines are\nprinted, as `tail -n N` does on a pipe"),
+        "{}",
+        r.stdout
+    );
+}
+
+#[test]
+fn a_byte_order_mark_is_skipped() {
+    let d = dir("tail-bom");
+    let path = common::write(&d, "bom.jsonl", &format!("\u{feff}{}", agent_log(S)));
+    let r = backstep(&["tail", &path, "-n", "all", "--until-end"], None);
+    assert_eq!((r.code, r.stderr.as_str(), r.stdout.as_str()), (0, "", ALL));
+    let r = backstep(
+        &["tail", "-", "-n", "all"],
+        Some(&format!("\u{feff}{}", agent_log(S))),
+    );
+    assert_eq!((r.code, r.stderr.as_str(), r.stdout.as_str()), (0, "", ALL));
+}
+
+#[test]
+fn costs_line_up_on_the_decimal_point() {
+    // As in the tables: `$0.0004` over `$0.01` over `$0`, points in one column.
+    let points: Vec<usize> = ALL
+        .lines()
+        .filter(|l| !l.contains("──"))
+        .map(|l| {
+            let at = l.find('$').unwrap();
+            let cost: String = l[at..].chars().take_while(|c| !c.is_whitespace()).collect();
+            // In characters: `µs` takes two bytes.
+            l[..at].chars().count() + cost.find('.').unwrap_or(cost.len())
+        })
+        .collect();
+    assert_eq!(points.len(), 8);
+    assert!(points.iter().all(|&p| p == points[0]), "{ALL}");
 }
 
 #[test]
