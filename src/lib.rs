@@ -111,6 +111,8 @@ pub use backstep_core::{LogReader, Record};
 /// value could not be seen.
 pub use backstep_macros::tool;
 
+#[cfg(feature = "insta")]
+pub use backstep_core::assert_tool_snapshot;
 pub use backstep_core::testing;
 pub use backstep_core::{assert_called, assert_called_with, assert_not_called, assert_sequence};
 

@@ -746,3 +746,26 @@ macro_rules! __tool_list {
         }] $($($rest)*)?)
     };
 }
+
+/// Pins the tool calls of a [`Capture`] (or a [`Log`](crate::Log)) as an
+/// [insta](https://insta.rs) snapshot, in one line: `snapshot()`'s stable
+/// rendering (no times, durations, session or thread; `seq` and `parent`
+/// renumbered from 0), stored under `snapshots/` beside the test as insta
+/// does, reviewed with `cargo insta review`. Needs the `insta` feature.
+///
+/// ```ignore
+/// let rec = backstep::testing::capture();
+/// run_agent("audit the repo");
+/// backstep::assert_tool_snapshot!(rec);                 // named after the test
+/// backstep::assert_tool_snapshot!("audit_calls", rec);  // or by name
+/// ```
+#[cfg(feature = "insta")]
+#[macro_export]
+macro_rules! assert_tool_snapshot {
+    ($rec:expr $(,)?) => {
+        $crate::__private::insta::assert_snapshot!($rec.snapshot())
+    };
+    ($name:expr, $rec:expr $(,)?) => {
+        $crate::__private::insta::assert_snapshot!($name, $rec.snapshot())
+    };
+}

@@ -5,3 +5,6 @@ pub mod question;
 
 pub use crate::runtime::{unreachable, Active, Inputs, Traced};
 pub use serde::Serialize;
+
+#[cfg(feature = "insta")]
+pub use insta;
