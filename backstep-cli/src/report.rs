@@ -4,6 +4,11 @@
 //! network) reads its data from a `<script type="application/json">` element.
 //! The data is JSON in which every `<` is written `\u003c`, so no text from
 //! the log (`</script>`, `<!--`) can end that element early.
+//!
+//! The URL's hash holds what is shown, so that a view can be shared:
+//! `#select=SEQ` (a call), `&session=ID` (with several sessions) and
+//! `&zoom=FROM-TO` (the time range, in milliseconds after the session's
+//! start).
 
 use std::fmt::Write as _;
 use std::io::Write as _;

@@ -1,7 +1,8 @@
 //! `backstep report`: the HTML file on its own, then loaded in a real headless
 //! Chromium (Debian's `chromium`; `.ci/run` installs it): every call is in the
 //! page, selecting a call shows its inputs, nothing is logged to the console,
-//! and a screenshot goes to the test output directory.
+//! the time axis zooms (`#zoom=`, the wheel, a drag), the layout holds in a
+//! 1000×500 window, and screenshots go to the test output directory.
 
 mod common;
 
@@ -72,7 +73,11 @@ struct Page {
     log: String,
 }
 
-fn chromium_run(exe: &Path, work: &Path, url: &str, mode: &[String]) -> Page {
+const WINDOW: &str = "1400,900";
+/// A narrow, short window: the layout must still hold.
+const NARROW: &str = "1000,500";
+
+fn chromium_run(exe: &Path, work: &Path, url: &str, size: &str, mode: &[String]) -> Page {
     let profile = work.join("chromium-profile");
     // Files, not pipes: a page's DOM is megabytes, more than a pipe holds
     // while we wait for the browser to exit.
@@ -90,8 +95,8 @@ fn chromium_run(exe: &Path, work: &Path, url: &str, mode: &[String]) -> Page {
             "--enable-logging=stderr",
             "--v=0",
             "--virtual-time-budget=5000",
-            "--window-size=1400,900",
         ])
+        .arg(format!("--window-size={size}"))
         .arg(format!("--user-data-dir={}", profile.display()))
         .args(mode)
         .arg(url)
@@ -121,7 +126,17 @@ fn url(html: &Path, hash: &str) -> String {
 /// Loads the page with `hash`, checks it ran without a console message or
 /// error, and gives the DOM.
 fn dom(exe: &Path, work: &Path, html: &Path, hash: &str) -> String {
-    let page = chromium_run(exe, work, &url(html, hash), &["--dump-dom".to_string()]);
+    dom_at(exe, work, html, hash, WINDOW)
+}
+
+fn dom_at(exe: &Path, work: &Path, html: &Path, hash: &str, size: &str) -> String {
+    let page = chromium_run(
+        exe,
+        work,
+        &url(html, hash),
+        size,
+        &["--dump-dom".to_string()],
+    );
     assert!(
         page.dom.contains("</html>"),
         "no DOM for {hash}: {}",
@@ -138,12 +153,13 @@ fn dom(exe: &Path, work: &Path, html: &Path, hash: &str) -> String {
     page.dom
 }
 
-fn screenshot(exe: &Path, work: &Path, html: &Path, hash: &str, png: &Path) {
+fn screenshot(exe: &Path, work: &Path, html: &Path, hash: &str, size: &str, png: &Path) {
     let _ = std::fs::remove_file(png);
     chromium_run(
         exe,
         work,
         &url(html, hash),
+        size,
         &[format!("--screenshot={}", png.display())],
     );
     let bytes = std::fs::read(png).expect("a screenshot");
@@ -188,6 +204,43 @@ fn row_tag(dom: &str, seq: u64) -> &str {
 
 fn rows(dom: &str) -> usize {
     dom.matches("class=\"row grid").count()
+}
+
+/// A report of 10,000 calls, #i starting at i × 100 µs and lasting 80 µs;
+/// each fourth call a top-level `step`, the three after it nested in it.
+fn big_report(d: &Path) -> PathBuf {
+    let mut text = header("big", "stress", 1, 0) + "\n";
+    for i in 0..10_000u64 {
+        let (parent, tool) = if i % 4 == 0 {
+            (None, "step")
+        } else {
+            (
+                Some(i - i % 4),
+                ["search", "fetch", "llm"][(i % 4 - 1) as usize],
+            )
+        };
+        let status = if i % 97 == 0 { "error" } else { "ok" };
+        let error = (status == "error").then_some("boom");
+        text += &call(
+            "big",
+            i,
+            parent,
+            tool,
+            &format!(r#"{{"i":{i}}}"#),
+            "[1,2]",
+            status,
+            error,
+            i * 100,
+            "0.08",
+            "0.001",
+        );
+        text.push('\n');
+    }
+    text += &(end("big", 1_000_100, 10_000, 104, 0, 0, "10") + "\n");
+    let big = write(d, "big.jsonl", &text);
+    let big_html = d.join("big.html");
+    report(&big, &big_html);
+    big_html
 }
 
 #[test]
@@ -239,41 +292,18 @@ fn the_page_in_headless_chromium() {
         panel.contains("inputs{\n  \"query\": \"rust cli\",\n  \"limit\": 3\n}"),
         "{panel}"
     );
-    screenshot(&exe, &d, &html, "#select=5", &d.join("report-small.png"));
+    screenshot(
+        &exe,
+        &d,
+        &html,
+        "#select=5",
+        WINDOW,
+        &d.join("report-small.png"),
+    );
 
     // 10,000 calls: only the rows in view are in the page, and any call can
     // still be selected (it is scrolled to).
-    let mut text = header("big", "stress", 1, 0) + "\n";
-    for i in 0..10_000u64 {
-        let (parent, tool) = if i % 4 == 0 {
-            (None, "step")
-        } else {
-            (
-                Some(i - i % 4),
-                ["search", "fetch", "llm"][(i % 4 - 1) as usize],
-            )
-        };
-        let status = if i % 97 == 0 { "error" } else { "ok" };
-        let error = (status == "error").then_some("boom");
-        text += &call(
-            "big",
-            i,
-            parent,
-            tool,
-            &format!(r#"{{"i":{i}}}"#),
-            "[1,2]",
-            status,
-            error,
-            i * 100,
-            "0.08",
-            "0.001",
-        );
-        text.push('\n');
-    }
-    text += &(end("big", 1_000_100, 10_000, 104, 0, 0, "10") + "\n");
-    let big = write(&d, "big.jsonl", &text);
-    let big_html = d.join("big.html");
-    report(&big, &big_html);
+    let big_html = big_report(&d);
     let page = dom(&exe, &d, &big_html, "#select=9999");
     let n = rows(&page);
     assert!((10..300).contains(&n), "{n} rows drawn for 10,000 calls");
@@ -294,6 +324,7 @@ fn the_page_in_headless_chromium() {
         &d,
         &big_html,
         "#select=5000",
+        WINDOW,
         &d.join("report-10k.png"),
     );
 
@@ -474,4 +505,385 @@ fn calls_whose_parent_links_loop_are_in_the_page() {
     );
     let panel = detail(&dom(&exe, &d, &html, "#select=2"));
     assert!(panel.contains("parent#1 step"), "{panel}");
+}
+
+/// A copy of the report at `html` with `script` run after the page's own (its
+/// policy allows inline scripts): the script writes its findings, as JSON, in
+/// `<pre id="probe">`.
+fn probed(html: &Path, name: &str, script: &str) -> PathBuf {
+    let page = std::fs::read_to_string(html).unwrap();
+    assert_eq!(page.matches("</body>").count(), 1);
+    let page = page.replacen(
+        "</body>",
+        &format!("<pre id=\"probe\"></pre><script>{script}</script></body>"),
+        1,
+    );
+    let out = html.with_file_name(name);
+    std::fs::write(&out, page).unwrap();
+    out
+}
+
+fn probe_result(dom: &str) -> serde_json::Value {
+    let text = between(dom, "<pre id=\"probe\">", "</pre>")
+        .replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&amp;", "&");
+    let v: serde_json::Value =
+        serde_json::from_str(&text).unwrap_or_else(|e| panic!("the probe gave {text:?}: {e}"));
+    assert!(v.get("error").is_none(), "the probe failed: {}", v["error"]);
+    v
+}
+
+/// The seqs of the rows in the page, each with whether its bar is drawn.
+fn drawn_bars(dom: &str) -> Vec<(u64, bool)> {
+    let starts: Vec<usize> = dom
+        .match_indices("<div class=\"row grid")
+        .map(|m| m.0)
+        .collect();
+    starts
+        .iter()
+        .enumerate()
+        .map(|(k, &at)| {
+            let end = starts.get(k + 1).copied().unwrap_or(dom.len());
+            let row = &dom[at..end];
+            let seq = between(row, "data-seq=\"", "\"").parse().unwrap();
+            (seq, row.contains("class=\"track\"><div class=\"bar "))
+        })
+        .collect()
+}
+
+/// The labels on the time axis.
+fn ticks(dom: &str) -> Vec<String> {
+    dom.match_indices("<span class=\"tick")
+        .map(|(at, _)| {
+            let text = &dom[at..];
+            let text = &text[text.find('>').unwrap() + 1..];
+            text[..text.find('<').unwrap()].to_string()
+        })
+        .collect()
+}
+
+#[test]
+fn the_time_axis_zooms_to_the_range_in_the_url() {
+    let Some(exe) = chromium() else {
+        eprintln!("SKIPPED: no Chromium at /usr/bin/chromium");
+        return;
+    };
+    let d = dir("report-zoom");
+    let big_html = big_report(&d);
+    // 504.05 ms to 505.05 ms: calls #5040 (504.00 to 504.08 ms) to #5050
+    // (505.00 to 505.08 ms) overlap it, #5039 ends at 503.98 ms.
+    let page = dom(&exe, &d, &big_html, "#select=5045&zoom=504.05-505.05");
+    let bars = drawn_bars(&page);
+    assert!(bars.len() > 20, "{} rows drawn", bars.len());
+    assert!(bars.iter().any(|&(seq, _)| seq < 5040));
+    assert!(bars.iter().any(|&(seq, _)| seq > 5050));
+    for (seq, drawn) in bars {
+        assert_eq!(
+            drawn,
+            (5040..=5050).contains(&seq),
+            "the bar of #{seq} (drawn: {drawn})"
+        );
+    }
+    assert!(row_tag(&page, 5045).contains("selected"));
+    assert!(detail(&page).starts_with("#5045 searchok"));
+    // The axis is labelled for that millisecond only.
+    let labels = ticks(&page);
+    assert!(labels.len() >= 3, "{labels:?}");
+    for label in &labels {
+        let ms: f64 = label
+            .strip_suffix(" ms")
+            .unwrap_or_else(|| panic!("{labels:?}"))
+            .parse()
+            .unwrap();
+        assert!((504.05..=505.05).contains(&ms), "{labels:?}");
+    }
+    assert!(page.contains("data-from=\"504.05\" data-to=\"505.05\""));
+    assert!(
+        page.contains("<span id=\"zoominfo\">504.05–505.05 ms (×1040)</span>"),
+        "{}",
+        between(&page, "<span id=\"zoominfo\">", "</span>")
+    );
+    assert!(page.contains("cumulative cost $5.04 → $5.05 in view"));
+    screenshot(
+        &exe,
+        &d,
+        &big_html,
+        "#select=5045&zoom=504.05-505.05",
+        WINDOW,
+        &d.join("report-10k-zoomed.png"),
+    );
+
+    // Unzoomed, every row has its bar and the axis spans the whole second.
+    let page = dom(&exe, &d, &big_html, "#select=5045");
+    assert!(drawn_bars(&page).iter().all(|&(_, drawn)| drawn));
+    assert_eq!(ticks(&page).first().map(String::as_str), Some("0"));
+    assert!(
+        ticks(&page).contains(&"1.0 s".to_string()),
+        "{:?}",
+        ticks(&page)
+    );
+    assert!(page.contains("<span id=\"zoominfo\"></span>"));
+
+    // A range that is not one is reported, and the whole session shown.
+    let page = chromium_run(
+        &exe,
+        &d,
+        &url(&big_html, "#zoom=9-3"),
+        WINDOW,
+        &["--dump-dom".to_string()],
+    );
+    assert!(
+        page.dom
+            .contains("zoom=9-3: not a range FROM-TO in milliseconds, FROM &lt; TO"),
+        "{}",
+        between(&page.dom, "<pre id=\"errors\">", "</pre>")
+    );
+    assert!(drawn_bars(&page.dom).iter().all(|&(_, drawn)| drawn));
+}
+
+/// The boxes of the parts of the page, as `[left, top, right, bottom]`.
+const LAYOUT_PROBE: &str = r#"
+(function () {
+  var box = function (e) { var b = e.getBoundingClientRect(); return [b.left, b.top, b.right, b.bottom]; };
+  var id = function (name) { return box(document.getElementById(name)); };
+  document.getElementById("probe").textContent = JSON.stringify({
+    window: [innerWidth, innerHeight],
+    page: [document.documentElement.scrollWidth, document.documentElement.scrollHeight],
+    chart: id("chart"), axis: id("axis"), detail: id("detail"), scroller: id("scroller"),
+    track: box(document.querySelector(".row.selected .track")), head: id("head")
+  });
+})();
+"#;
+
+fn rect(v: &serde_json::Value, name: &str) -> [f64; 4] {
+    let r: Vec<f64> = v[name]
+        .as_array()
+        .unwrap_or_else(|| panic!("no {name} in {v}"))
+        .iter()
+        .map(|x| x.as_f64().unwrap())
+        .collect();
+    [r[0], r[1], r[2], r[3]]
+}
+
+fn overlap(a: [f64; 4], b: [f64; 4]) -> bool {
+    a[0] < b[2] && b[0] < a[2] && a[1] < b[3] && b[1] < a[3]
+}
+
+#[test]
+fn the_layout_holds_in_a_narrow_window() {
+    let Some(exe) = chromium() else {
+        eprintln!("SKIPPED: no Chromium at /usr/bin/chromium");
+        return;
+    };
+    let d = dir("report-narrow");
+    let log = write(&d, "run.jsonl", &agent_log(S));
+    let html = d.join("run.html");
+    report(&log, &html);
+    let probe = probed(&html, "run-probe.html", LAYOUT_PROBE);
+    for (size, side_by_side) in [(NARROW, false), (WINDOW, true)] {
+        let v = probe_result(&dom_at(&exe, &d, &probe, "#select=5", size));
+        let (w, h) = size.split_once(',').unwrap();
+        let (w, h): (f64, f64) = (w.parse().unwrap(), h.parse().unwrap());
+        // Headless Chromium's `--dump-dom` leaves room for a browser's
+        // toolbars: the page is that much shorter.
+        let height = v["window"][1].as_f64().unwrap();
+        assert!(
+            v["window"][0] == w && height <= h && height > h - 200.0,
+            "{v}"
+        );
+        // Nothing sticks out of the window, nothing is drawn over the detail
+        // panel, and both have room.
+        assert!(v["page"] == v["window"], "the page scrolls: {v}");
+        let detail = rect(&v, "detail");
+        for part in ["chart", "axis", "scroller", "track", "head"] {
+            assert!(
+                !overlap(rect(&v, part), detail),
+                "{part} over the panel at {size}: {v}"
+            );
+        }
+        assert!(detail[2] <= w && detail[3] <= height, "{v}");
+        assert!(
+            detail[2] - detail[0] >= 380.0 && detail[3] - detail[1] >= 100.0,
+            "{v}"
+        );
+        assert_eq!(detail[0] >= rect(&v, "scroller")[2], side_by_side, "{v}");
+        let (axis, track) = (rect(&v, "axis"), rect(&v, "track"));
+        assert!(axis[2] - axis[0] >= 300.0, "the timeline is {v}");
+        assert_eq!((axis[0], axis[2]), (track[0], track[2]), "{v}");
+        let chart = rect(&v, "chart");
+        assert!(chart[0] >= axis[0] && chart[2] <= axis[2], "{v}");
+        let scroller = rect(&v, "scroller");
+        assert!(scroller[3] - scroller[1] >= 100.0, "{v}");
+        let track = rect(&v, "track");
+        assert!(
+            track[1] >= rect(&v, "head")[3] && track[3] <= scroller[3],
+            "the selected call is out of view: {v}"
+        );
+    }
+    screenshot(
+        &exe,
+        &d,
+        &html,
+        "#select=5",
+        NARROW,
+        &d.join("report-1000x500.png"),
+    );
+    let big_html = big_report(&d);
+    screenshot(
+        &exe,
+        &d,
+        &big_html,
+        "#select=5000&zoom=499.5-500.5",
+        NARROW,
+        &d.join("report-10k-1000x500.png"),
+    );
+}
+
+/// Zooms with the wheel, pans, drags a range, resets, zooms to the selected
+/// call: the view after each, and how long each frame took to draw.
+const ZOOM_PROBE: &str = r#"
+(function () {
+  var out = { load: performance.now() }, axis = document.getElementById("axis");
+  var done = function () { document.getElementById("probe").textContent = JSON.stringify(out); };
+  try {
+    var view = function () { return [Number(axis.dataset.from), Number(axis.dataset.to)]; };
+    var r = axis.getBoundingClientRect(), y = r.top + r.height / 2;
+    var x = function (f) { return r.left + f * r.width; };
+    out.full = view();
+    out.frames = [];
+    // An event, and the time the page takes to handle it and lay out again.
+    var timed = function (target, event) {
+      var t0 = performance.now();
+      target.dispatchEvent(event);
+      void document.body.offsetHeight;
+      out.frames.push(performance.now() - t0);
+    };
+    var wheel = function (target, f, init) {
+      timed(target, new WheelEvent("wheel", Object.assign({ clientX: x(f), clientY: y, bubbles: true, cancelable: true }, init)));
+    };
+    for (var k = 0; k < 10; k++) wheel(axis, 0.5, { deltaY: -100 });
+    out.wheelIn = view();
+    for (k = 0; k < 5; k++) wheel(axis, 0.5, { deltaX: 100 });
+    out.panned = view();
+    var track = document.querySelector(".row.selected .track");
+    wheel(track, 0.5, { deltaY: -100 });
+    out.plainWheelOverCalls = view();
+    wheel(track, 0.5, { deltaY: -100, ctrlKey: true });
+    out.ctrlWheelOverCalls = view();
+    for (k = 0; k < 30; k++) wheel(axis, 0.1, { deltaY: 100 });
+    out.wheelOut = view();
+    wheel(axis, 0.5, { deltaY: -300 });
+    var pointer = function (type, f) {
+      timed(axis, new PointerEvent(type, { clientX: x(f), clientY: y, button: 0, buttons: 1, pointerId: 1, bubbles: true }));
+    };
+    out.beforeDrag = view();
+    pointer("pointerdown", 0.25);
+    pointer("pointermove", 0.5);
+    pointer("pointermove", 0.75);
+    out.brush = !document.getElementById("brush").hidden;
+    pointer("pointerup", 0.75);
+    out.dragged = view();
+    out.info = document.getElementById("zoominfo").textContent;
+    out.resetEnabled = !document.getElementById("zoomreset").disabled;
+    timed(axis, new MouseEvent("dblclick", { bubbles: true }));
+    out.reset = view();
+    out.resetDisabled = document.getElementById("zoomreset").disabled;
+    timed(document, new KeyboardEvent("keydown", { key: "z", bubbles: true }));
+    out.zoomToCall = view();
+    // The URL follows once the zooming stops.
+    setTimeout(function () {
+      try {
+        out.hash = location.hash;
+        // (Not timed: past the page's load, the clock is the headless
+        // browser's virtual one.)
+        document.dispatchEvent(new KeyboardEvent("keydown", { key: "0", bubbles: true }));
+        out.zero = view();
+      } catch (e) { out.error = String(e && e.stack || e); }
+      done();
+    }, 600);
+  } catch (e) { out.error = String(e && e.stack || e); done(); }
+})();
+"#;
+
+fn range(v: &serde_json::Value, name: &str) -> (f64, f64) {
+    let r = v[name]
+        .as_array()
+        .unwrap_or_else(|| panic!("no {name} in {v}"));
+    (r[0].as_f64().unwrap(), r[1].as_f64().unwrap())
+}
+
+fn close(a: f64, b: f64, within: f64) -> bool {
+    (a - b).abs() <= within
+}
+
+#[test]
+fn zooming_by_hand_is_quick_with_10000_calls() {
+    let Some(exe) = chromium() else {
+        eprintln!("SKIPPED: no Chromium at /usr/bin/chromium");
+        return;
+    };
+    let d = dir("report-zoom-by-hand");
+    let big_html = big_report(&d);
+    let probe = probed(&big_html, "big-probe.html", ZOOM_PROBE);
+    let v = probe_result(&dom(&exe, &d, &probe, "#select=5000"));
+    // The whole session: 1000.1 ms and the 4% margin.
+    let full = range(&v, "full");
+    assert_eq!(full.0, 0.0);
+    assert!(close(full.1, 1040.104, 0.001), "{v}");
+    // Ten wheel notches in at the middle: e^-2 of the width, around it.
+    let (a, b) = range(&v, "wheelIn");
+    assert!(close((a + b) / 2.0, full.1 / 2.0, 1.0), "{v}");
+    assert!(close((b - a) / full.1, (-2f64).exp(), 0.01), "{v}");
+    // Sideways: the same width, later.
+    let (pa, pb) = range(&v, "panned");
+    assert!(close(pb - pa, b - a, 0.01) && pa > a + (b - a), "{v}");
+    // Over the calls, the plain wheel scrolls them; with ctrl, it zooms.
+    assert_eq!(v["plainWheelOverCalls"], v["panned"], "{v}");
+    let (ca, cb) = range(&v, "ctrlWheelOverCalls");
+    assert!(close((cb - ca) / (pb - pa), (-0.2f64).exp(), 0.01), "{v}");
+    // Out again, no further than the whole session.
+    assert_eq!(v["wheelOut"], v["full"], "{v}");
+    // A drag over the middle half zooms to it.
+    assert_eq!(v["brush"], true);
+    let (ba, bb) = range(&v, "beforeDrag");
+    let (da, db) = range(&v, "dragged");
+    let w = bb - ba;
+    assert!(
+        close(da, ba + w / 4.0, w / 100.0) && close(db, ba + w * 3.0 / 4.0, w / 100.0),
+        "{v}"
+    );
+    assert!(v["info"].as_str().unwrap().ends_with(" ms (×4)"), "{v}");
+    assert_eq!(v["resetEnabled"], true);
+    // A double click, or 0, shows the whole session again.
+    assert_eq!(v["reset"], v["full"]);
+    assert_eq!(v["resetDisabled"], true);
+    assert_eq!(v["zero"], v["full"]);
+    // z: the selected call, #5000, 500 ms to 500.08 ms, and the URL says so.
+    let (za, zb) = range(&v, "zoomToCall");
+    assert!(za < 500.0 && zb > 500.08 && zb - za < 0.2, "{v}");
+    assert_eq!(v["hash"], format!("#select=5000&zoom={za}-{zb}"), "{v}");
+    // Quick, with room for a loaded test machine (the tests run at once):
+    // the page is ready in a few seconds at most, a zoom is usually drawn
+    // well within a frame, and none freezes the page.
+    let load = v["load"].as_f64().unwrap();
+    assert!(load < 5000.0, "the page took {load} ms to load");
+    let mut frames: Vec<f64> = v["frames"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_f64().unwrap())
+        .collect();
+    assert_eq!(frames.len(), 54);
+    frames.sort_by(f64::total_cmp);
+    let (median, slowest) = (frames[frames.len() / 2], frames[frames.len() - 1]);
+    eprintln!("zoom: median {median} ms, slowest {slowest} ms, load {load} ms");
+    assert!(
+        median < 30.0,
+        "a zoom takes {median} ms to draw: {frames:?}"
+    );
+    assert!(
+        slowest < 300.0,
+        "a zoom took {slowest} ms to draw: {frames:?}"
+    );
 }
