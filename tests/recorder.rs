@@ -89,6 +89,24 @@ fn child() {
             priced(2);
             drop(guard);
         }
+        // Eight threads streaming to one file at once.
+        "threads_to_file" => {
+            let path = std::env::var("OUT").unwrap();
+            let guard = backstep::init().log_file(&path).install();
+            let handles: Vec<_> = (0..8)
+                .map(|t| {
+                    std::thread::spawn(move || {
+                        for i in 0..500 {
+                            threaded(t, i);
+                        }
+                    })
+                })
+                .collect();
+            for h in handles {
+                h.join().unwrap();
+            }
+            drop(guard);
+        }
         // Recording switched off by the environment.
         "off" => {
             assert!(!backstep::is_enabled());
@@ -461,4 +479,35 @@ fn a_switch_with_a_value_it_does_not_know_says_so_and_keeps_recording() {
         ],
         "{stderr}"
     );
+}
+
+#[test]
+fn eight_threads_streaming_to_one_file_write_whole_lines_after_one_header() {
+    let path = temp_path("threads.jsonl");
+    let out = spawn_child("threads_to_file", &[("OUT", path.to_str().unwrap())])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = std::fs::read_to_string(&path).unwrap();
+    let lines: Vec<serde_json::Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("every line is whole JSON"))
+        .collect();
+    assert_eq!(lines.len(), 1 + 4000 + 1);
+    assert_eq!(lines[0]["type"], "session", "the header comes first");
+    assert_eq!(lines[4001]["type"], "end");
+    assert_eq!(lines[4001]["calls"], 4000);
+    let seqs: HashSet<u64> = lines[1..4001]
+        .iter()
+        .map(|l| {
+            assert_eq!(l["type"], "call");
+            l["seq"].as_u64().unwrap()
+        })
+        .collect();
+    assert_eq!(seqs.len(), 4000);
+    assert_eq!(Log::open(&path).unwrap().len(), 4000);
 }

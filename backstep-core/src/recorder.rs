@@ -33,6 +33,12 @@ const OFF: u8 = 2;
 /// The switch a tool call reads first: one relaxed atomic load when off.
 static STATE: AtomicU8 = AtomicU8::new(UNINIT);
 static RECORDER: OnceLock<Recorder> = OnceLock::new();
+thread_local! {
+    /// This thread's reference to the log file, and the file generation it is for.
+    static FILE_CACHE: std::cell::RefCell<(u64, Option<Arc<FileSink>>)> =
+        const { std::cell::RefCell::new((u64::MAX, None)) };
+}
+
 /// Bumped whenever the session changes, so threads refresh their copy of its id.
 static SESSION_GENERATION: AtomicU64 = AtomicU64::new(0);
 
@@ -95,6 +101,10 @@ pub(crate) struct Recorder {
     session: RwLock<Arc<str>>,
     /// Mirrors of `sink` read without its lock on every call.
     has_file: AtomicBool,
+    /// The session header is not written yet: the next line takes the lock.
+    header_pending: AtomicBool,
+    /// Changes whenever `sink` does, so threads refresh their file reference.
+    file_generation: AtomicU64,
     skip_replayed: AtomicBool,
     replay: RwLock<Option<Arc<Replayer>>>,
     on_divergence: RwLock<Option<DivergenceHook>>,
@@ -107,7 +117,7 @@ pub(crate) struct Recorder {
 /// before it recorded anything (`BACKSTEP_LOG` set, then `init().install()`)
 /// leaves no trace in the file.
 struct Output {
-    file: Option<FileSink>,
+    file: Option<Arc<FileSink>>,
     header: Option<String>,
     /// Resume: replayed calls are already in the file.
     skip_replayed: bool,
@@ -115,7 +125,7 @@ struct Output {
 
 impl Output {
     fn write(&mut self, line: &str) {
-        if let Some(file) = self.file.as_mut() {
+        if let Some(file) = self.file.as_deref() {
             if let Some(header) = self.header.take() {
                 file.write(&header);
             }
@@ -218,9 +228,9 @@ fn new_session(name: Option<String>) -> Session {
     }
 }
 
-fn open_sink(path: &Path) -> Option<FileSink> {
+fn open_sink(path: &Path) -> Option<Arc<FileSink>> {
     match FileSink::open(path) {
-        Ok(s) => Some(s),
+        Ok(s) => Some(Arc::new(s)),
         Err(e) => {
             warn_once(
                 &WARNED_OPEN,
@@ -250,6 +260,8 @@ pub(crate) fn recorder() -> &'static Recorder {
             replay: RwLock::new(None),
             on_divergence: RwLock::new(None),
             has_file: AtomicBool::new(sink.is_some()),
+            header_pending: AtomicBool::new(true),
+            file_generation: AtomicU64::new(0),
             skip_replayed: AtomicBool::new(false),
             memory: Mutex::new(Memory {
                 sessions: vec![session.clone()],
@@ -491,7 +503,7 @@ impl Recorder {
             // Formatted before the file lock is taken; written in one call.
             crate::runtime::with_line_buffer(|buf| {
                 format::write_call(buf, &call);
-                lock(&self.sink).write(buf);
+                self.write_line(buf);
             });
         }
         let mut mem = lock(&self.memory);
@@ -506,10 +518,50 @@ impl Recorder {
         mem.calls.push_back(call);
     }
 
+    /// Publishes what `out` now holds to the lock-free readers. Called with
+    /// the sink lock held, after every change of `out`.
     fn sync_flags(&self, out: &Output) {
         self.has_file.store(out.file.is_some(), Ordering::Relaxed);
         self.skip_replayed
             .store(out.skip_replayed, Ordering::Relaxed);
+        // Before the generation: a writer that sees the new generation sees
+        // the pending header too, and writes it first.
+        self.header_pending
+            .store(out.header.is_some(), Ordering::Release);
+        self.file_generation.fetch_add(1, Ordering::Release);
+    }
+
+    /// Writes one finished line to the log file. The file is shared, and each
+    /// thread keeps a reference to it until it changes, so two recording
+    /// threads do not queue on a lock to make their `write`s; the header of
+    /// a new session, and a thread's first line, go through the lock.
+    fn write_line(&self, line: &str) {
+        let generation = self.file_generation.load(Ordering::Acquire);
+        if !self.header_pending.load(Ordering::Acquire) {
+            let cached = FILE_CACHE
+                .try_with(|c| {
+                    let c = c.borrow();
+                    (c.0 == generation).then(|| c.1.clone())
+                })
+                .ok()
+                .flatten();
+            if let Some(file) = cached {
+                if let Some(file) = file {
+                    file.write(line);
+                }
+                return;
+            }
+        }
+        let mut out = lock(&self.sink);
+        out.write(line);
+        if out.header.is_none() {
+            self.header_pending.store(false, Ordering::Release);
+        }
+        // Stable while the lock is held: it changes only with `out`.
+        let generation = self.file_generation.load(Ordering::Acquire);
+        let file = out.file.clone();
+        drop(out);
+        let _ = FILE_CACHE.try_with(|c| *c.borrow_mut() = (generation, file));
     }
 
     fn end_session(&self) {
@@ -535,7 +587,7 @@ impl Recorder {
         let mut line = String::with_capacity(200);
         format::write_end(&mut line, &id, &end);
         out.write(&line);
-        if let Some(file) = out.file.as_mut() {
+        if let Some(file) = out.file.as_deref() {
             file.sync();
         }
     }
@@ -550,6 +602,7 @@ impl Recorder {
         if unused && out.header.is_some() {
             mem.sessions.retain(|s| s.id != id);
             out.header = None;
+            self.sync_flags(&out);
             return;
         }
         drop(out);

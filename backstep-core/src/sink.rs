@@ -3,16 +3,19 @@
 use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use crate::recorder::warn_once;
 
 /// A JSON Lines file opened for appending. Each record is handed to the kernel
 /// with one `write_all` of one complete line, so anything written survives the
-/// process being killed; nothing is buffered in user space.
+/// process being killed; nothing is buffered in user space. Threads write
+/// through a shared reference: each `write` of an `O_APPEND` file lands whole
+/// at the end, so lines from two threads never interleave.
 pub(crate) struct FileSink {
     path: PathBuf,
     file: File,
-    failed: bool,
+    failed: AtomicBool,
 }
 
 fn ends_without_newline(file: &mut File) -> bool {
@@ -46,7 +49,7 @@ impl FileSink {
         Ok(FileSink {
             path: path.to_path_buf(),
             file,
-            failed: false,
+            failed: AtomicBool::new(false),
         })
     }
 
@@ -56,10 +59,9 @@ impl FileSink {
 
     /// Writes complete lines. A failure (full disk, revoked permission) warns once
     /// and is otherwise swallowed: the call is still in memory.
-    pub(crate) fn write(&mut self, lines: &str) {
-        if let Err(e) = self.file.write_all(lines.as_bytes()) {
-            if !self.failed {
-                self.failed = true;
+    pub(crate) fn write(&self, lines: &str) {
+        if let Err(e) = (&self.file).write_all(lines.as_bytes()) {
+            if !self.failed.swap(true, Ordering::Relaxed) {
                 warn_once(
                     &crate::recorder::WARNED_WRITE,
                     &format!(
@@ -72,7 +74,7 @@ impl FileSink {
     }
 
     /// Asks the OS to put what was written on disk (at session end).
-    pub(crate) fn sync(&mut self) {
+    pub(crate) fn sync(&self) {
         let _ = self.file.sync_data();
     }
 }
