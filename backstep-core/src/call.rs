@@ -1,6 +1,5 @@
 //! One recorded tool call, as held in memory and as read back from a log.
 
-use std::borrow::Cow;
 use std::fmt;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -95,7 +94,7 @@ pub struct Call {
     pub(crate) session: Arc<str>,
     pub(crate) seq: u64,
     pub(crate) parent: Option<u64>,
-    pub(crate) tool: Cow<'static, str>,
+    pub(crate) tool: Name,
     /// The inputs (a JSON object, one key per recorded parameter) and then
     /// the output (JSON text; `null` when nothing was returned or recorded)
     /// in one allocation: `json[..split]` and `json[split..]`.
@@ -109,6 +108,42 @@ pub struct Call {
     pub(crate) thread: Arc<str>,
     /// Served from a recorded log instead of running (replay, resume).
     pub(crate) replayed: bool,
+}
+
+/// A tool's name: the `&'static str` a `#[tool]` call was given, or one
+/// shared by every call of that tool read from a log (no allocation per call).
+#[derive(Clone)]
+pub(crate) enum Name {
+    Static(&'static str),
+    Shared(Arc<str>),
+}
+
+impl std::ops::Deref for Name {
+    type Target = str;
+    fn deref(&self) -> &str {
+        match self {
+            Name::Static(s) => s,
+            Name::Shared(s) => s,
+        }
+    }
+}
+
+impl PartialEq for Name {
+    fn eq(&self, other: &Name) -> bool {
+        **self == **other
+    }
+}
+
+impl fmt::Debug for Name {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&**self, f)
+    }
+}
+
+impl From<String> for Name {
+    fn from(s: String) -> Name {
+        Name::Shared(s.into())
+    }
 }
 
 /// `inputs` and `output` as one buffer, for [`Call::json`] and [`Call::split`].

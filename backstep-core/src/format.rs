@@ -283,9 +283,33 @@ fn parse_cost(v: Option<&RawValue>) -> Result<Cost, String> {
 
 /// Interns short strings (session ids, thread names) so a large log does not
 /// hold one copy per call.
+/// FNV-1a: the interned strings are short ids and names, for which `SipHash`
+/// (the std default, made to resist crafted keys) costs more than the rest of
+/// the lookup. A log is not an adversary of the process reading it.
+#[derive(Default)]
+pub(crate) struct Fnv(u64);
+
+impl std::hash::Hasher for Fnv {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        let mut h = if self.0 == 0 {
+            0xcbf2_9ce4_8422_2325
+        } else {
+            self.0
+        };
+        for &b in bytes {
+            h ^= u64::from(b);
+            h = h.wrapping_mul(0x0100_0000_01b3);
+        }
+        self.0 = h;
+    }
+}
+
 #[derive(Default)]
 pub(crate) struct Interner {
-    strings: std::collections::HashSet<Arc<str>>,
+    strings: std::collections::HashSet<Arc<str>, std::hash::BuildHasherDefault<Fnv>>,
     /// The last strings handed out: lines in a row mostly share their session
     /// and thread, and a comparison is cheaper than hashing.
     recent: [Option<Arc<str>>; 2],
@@ -336,7 +360,7 @@ pub(crate) fn parse_line(line: &str, interner: &mut Interner) -> Result<Line, St
                 session: interner.get(&need(raw.session, "session", k)?),
                 seq: need(raw.seq, "seq", k)?,
                 parent: raw.parent,
-                tool: Cow::Owned(need(raw.tool, "tool", k)?.into_owned()),
+                tool: crate::call::Name::Shared(interner.get(&need(raw.tool, "tool", k)?)),
                 json,
                 split,
                 status: need(raw.status, "status", k)?,
@@ -419,7 +443,7 @@ mod tests {
             session: "s-1".into(),
             seq: 3,
             parent: Some(1),
-            tool: Cow::Borrowed("read_file"),
+            tool: crate::call::Name::Static("read_file"),
             json: r#"{"path":"a \"b\".txt"}null"#.into(),
             split: r#"{"path":"a \"b\".txt"}"#.len(),
             status: Status::Error,

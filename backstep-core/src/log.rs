@@ -78,7 +78,8 @@ impl Log {
         if file.metadata().map_err(io)?.is_dir() {
             return Err(io(std::io::Error::other("it is a directory")));
         }
-        let log = Log::from_reader(file, path)?;
+        let len = file.metadata().map_or(0, |m| m.len());
+        let log = Log::read(file, path, len)?;
         for w in &log.warnings {
             eprintln!("backstep: warning: {w}");
         }
@@ -96,9 +97,27 @@ impl Log {
     /// assert!(log.is_empty());
     /// ```
     pub fn from_reader(reader: impl Read, name: impl AsRef<Path>) -> Result<Log, LogError> {
-        let name = name.as_ref();
+        Log::read(reader, name.as_ref(), 0)
+    }
+
+    /// Reads a log of about `len` bytes (0: unknown).
+    fn read(reader: impl Read, name: &Path, len: u64) -> Result<Log, LogError> {
         let mut reader = BufReader::with_capacity(1 << 16, reader);
         let mut log = Log::default();
+        // Room for every call at once, estimated from the first 64 KiB:
+        // growing a vector of a million calls by doubling copies it ~20 times.
+        if len > 0 {
+            if let Ok(head) = reader.fill_buf() {
+                #[allow(clippy::naive_bytecount)] // 64 KiB once: no crate for it
+                let lines = head.iter().filter(|&&b| b == b'\n').count();
+                if let Some(per_line) = head.len().checked_div(lines) {
+                    // A call line is never under ~200 bytes (its fixed
+                    // fields): short first lines do not inflate the guess.
+                    let estimate = usize::try_from(len).unwrap_or(0) / per_line.max(200);
+                    log.calls.reserve(estimate);
+                }
+            }
+        }
         let mut interner = Interner::default();
         let mut buf = String::new();
         let mut lineno = 0;

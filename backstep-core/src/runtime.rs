@@ -1,7 +1,6 @@
 //! What `#[tool]` expands to calls: the in-flight call, its inputs, the
 //! future wrapper for async tools, and the panic hook. Hidden from docs.
 
-use std::borrow::Cow;
 use std::cell::{Cell, RefCell};
 use std::future::Future;
 use std::mem::ManuallyDrop;
@@ -329,7 +328,7 @@ impl Active {
             session: r.session_id(),
             seq: inner.seq,
             parent: inner.parent,
-            tool: Cow::Borrowed(inner.tool),
+            tool: crate::call::Name::Static(inner.tool),
             json,
             split,
             status,
