@@ -28,6 +28,50 @@ thread_local! {
     /// The buffer inputs and outputs are serialized into, reused from call
     /// to call, so a call allocates only what its record keeps.
     static SCRATCH: Cell<Vec<u8>> = const { Cell::new(Vec::new()) };
+    /// Finished calls' boxes, reused (with their inputs buffer) by the next
+    /// calls on this thread: no allocation for the call in flight.
+    // Boxes, not values: a call's `Inflight` must not move while `CURRENT`
+    // points at it, and the box is what the call holds.
+    #[allow(clippy::vec_box)]
+    static POOL: RefCell<Vec<Box<Inflight>>> = const { RefCell::new(Vec::new()) };
+}
+
+/// How many finished boxes a thread keeps (nesting deeper than this allocates).
+const POOLED: usize = 8;
+
+/// A box for a new call: a pooled one, or a new one.
+fn pooled_box(fresh: Inflight) -> Box<Inflight> {
+    let reused = POOL
+        .try_with(|p| p.try_borrow_mut().ok().and_then(|mut p| p.pop()))
+        .ok()
+        .flatten();
+    match reused {
+        Some(mut b) => {
+            let mut inputs = std::mem::take(&mut b.inputs);
+            inputs.clear();
+            *b = Inflight { inputs, ..fresh };
+            b
+        }
+        None => Box::new(fresh),
+    }
+}
+
+/// Gives a finished call's box back to this thread's pool (its inputs
+/// buffer kept unless a huge value grew it).
+fn recycle(mut b: Box<Inflight>) {
+    b.scope = None;
+    b.served = None;
+    b.error_json = None;
+    if b.inputs.capacity() > 1 << 16 {
+        b.inputs = Vec::new();
+    }
+    let _ = POOL.try_with(|p| {
+        if let Ok(mut p) = p.try_borrow_mut() {
+            if p.len() < POOLED {
+                p.push(b);
+            }
+        }
+    });
 }
 
 /// This thread's scratch buffer, empty (a nested use gets a new one).
@@ -192,7 +236,7 @@ impl Active {
         let (parent, parent_scope) = current_call();
         let scope = parent_scope.or_else(crate::scope::current);
         Active {
-            inner: ManuallyDrop::new(Some(Box::new(Inflight {
+            inner: ManuallyDrop::new(Some(pooled_box(Inflight {
                 seq: recorder::next_seq(),
                 parent,
                 tool,
@@ -269,11 +313,9 @@ impl Active {
     #[inline]
     pub fn inputs(&mut self) -> Option<Inputs<'_>> {
         self.inner.as_mut().map(|i| {
-            let mut buf = take_scratch();
-            buf.push(b'{');
+            i.inputs.push(b'{');
             Inputs {
-                buf,
-                dest: &mut i.inputs,
+                buf: &mut i.inputs,
                 pending: None,
             }
         })
@@ -350,6 +392,7 @@ impl Active {
             }
             Some(served) => record_served(r, call, served, scope.as_deref()),
         }
+        recycle(inner);
     }
 
     /// Asks the replay in progress for a recorded answer to this call.
@@ -640,11 +683,10 @@ fn record_served(
 
 /// Writes the recorded arguments of a call as one JSON object.
 ///
-/// They are written into the thread's scratch buffer, and kept (copied to an
-/// allocation of their exact size) when the writer is dropped.
+/// They are written into the call's own (reused) buffer, and the object is
+/// closed when the writer is dropped.
 pub struct Inputs<'a> {
-    buf: Vec<u8>,
-    dest: &'a mut Vec<u8>,
+    buf: &'a mut Vec<u8>,
     /// Where the argument being serialized starts: a `Serialize` impl that
     /// panics leaves it half written, and it is dropped.
     pending: Option<usize>,
@@ -655,11 +697,7 @@ impl Drop for Inputs<'_> {
         if let Some(start) = self.pending {
             self.buf.truncate(start);
         }
-        let mut kept = Vec::with_capacity(self.buf.len() + 1);
-        kept.extend_from_slice(&self.buf);
-        kept.push(b'}');
-        *self.dest = kept;
-        give_scratch(std::mem::take(&mut self.buf));
+        self.buf.push(b'}');
     }
 }
 
@@ -679,7 +717,7 @@ impl Inputs<'_> {
         self.pending = Some(self.buf.len());
         self.key(name);
         let mark = self.buf.len();
-        let written = serde_json::to_writer(&mut self.buf, value);
+        let written = serde_json::to_writer(&mut *self.buf, value);
         self.pending = None;
         if let Err(e) = written {
             self.buf.truncate(mark);
