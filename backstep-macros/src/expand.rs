@@ -585,10 +585,13 @@ pub(crate) fn expand(args: Args, mut item: ItemFn) -> syn::Result<TokenStream> {
     let rebuilt = rebuild(value_ty.as_ref(), &call, &name);
     // A live tool never takes a recorded answer: no rebuilding code at all
     // (its return type may not even be buildable, e.g. a borrow).
-    let replay_exit = if live {
-        // Runs, but uses up its recorded call so it is not "missing" at the end.
-        quote! { #serve; }
-    } else {
+    // Returns the recorded answer; `first` runs before (the async shape
+    // waits there forever for a call recorded `cancelled`).
+    let replay_exit_with = |first: TokenStream| {
+        if live {
+            // Runs, but uses up its recorded call so it is not "missing" at the end.
+            return quote! { #serve; };
+        }
         let exit = if rebuilt.to_string().contains("cannot_rebuild") {
             // Diverges (`!`): a `return` around it would be unreachable code.
             quote!(#rebuilt;)
@@ -597,10 +600,12 @@ pub(crate) fn expand(args: Args, mut item: ItemFn) -> syn::Result<TokenStream> {
         };
         quote! {
             if #serve {
+                #first
                 #exit
             }
         }
     };
+    let replay_exit = replay_exit_with(TokenStream::new());
 
     let body: TokenStream = match shape {
         // Nothing comes back: only a panic can end the call.
@@ -660,23 +665,11 @@ pub(crate) fn expand(args: Args, mut item: ItemFn) -> syn::Result<TokenStream> {
             // the block itself would trip `unused_braces` on one-line bodies.
             // A call recorded `cancelled` is replayed as a future that never
             // completes, so whatever dropped it (`timeout`, `select!`) does again.
-            let replay_exit = if live {
-                replay_exit
-            } else {
-                let exit = if rebuilt.to_string().contains("cannot_rebuild") {
-                    quote!(#rebuilt;)
-                } else {
-                    quote!(return #rebuilt;)
-                };
-                quote! {
-                    if #serve {
-                        if #call.replays_cancelled() {
-                            match #call.replay_cancelled().await {}
-                        }
-                        #exit
-                    }
+            let replay_exit = replay_exit_with(quote! {
+                if #call.replays_cancelled() {
+                    match #call.replay_cancelled().await {}
                 }
-            };
+            });
             quote! {
                 #[allow(unused_mut)]
                 let mut #call = ::backstep::__private::Active::start_async(#name, #cost);
