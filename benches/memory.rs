@@ -94,15 +94,6 @@ impl Write for CallBytes {
     }
 }
 
-/// Whether a `cargo bench -- FILTER` names some other bench only.
-fn filtered_out(name: &str) -> bool {
-    let words: Vec<String> = std::env::args()
-        .skip(1)
-        .filter(|a| !a.starts_with('-') && a.parse::<f64>().is_err())
-        .collect();
-    !words.is_empty() && !words.iter().any(|w| name.contains(w.as_str()))
-}
-
 #[allow(clippy::cast_precision_loss)]
 fn main() {
     if filtered_out("memory") {

@@ -132,14 +132,6 @@ fn run_jq(path: &Path) -> (Duration, String) {
     )
 }
 
-fn filtered_out(name: &str) -> bool {
-    let words: Vec<String> = std::env::args()
-        .skip(1)
-        .filter(|a| !a.starts_with('-') && a.parse::<f64>().is_err())
-        .collect();
-    !words.is_empty() && !words.iter().any(|w| name.contains(w.as_str()))
-}
-
 #[allow(clippy::cast_precision_loss, clippy::too_many_lines)]
 fn main() {
     let calls: u64 = std::env::var("BACKSTEP_BENCH_CALLS")

@@ -319,12 +319,12 @@ fn an_out_of_range_duration_is_an_error_naming_the_line() {
     );
 }
 
-#[test]
-fn a_session_log_has_a_header_the_calls_and_an_end_line() {
-    let path = temp_path("session.jsonl");
+/// Runs `scenario` in a child writing its log to `path`; the file's text and
+/// its lines as JSON (every line must be whole JSON).
+fn child_log_lines(scenario: &str, path: &std::path::Path) -> (String, Vec<serde_json::Value>) {
     // Output captured: the child's own test harness lines must not mix
     // into this test binary's report.
-    let out = spawn_child("session", &[("OUT", path.to_str().unwrap())])
+    let out = spawn_child(scenario, &[("OUT", path.to_str().unwrap())])
         .output()
         .unwrap();
     assert!(
@@ -332,11 +332,18 @@ fn a_session_log_has_a_header_the_calls_and_an_end_line() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let text = std::fs::read_to_string(&path).unwrap();
-    let lines: Vec<serde_json::Value> = text
+    let text = std::fs::read_to_string(path).unwrap();
+    let lines = text
         .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
+        .map(|l| serde_json::from_str(l).expect("every line is whole JSON"))
         .collect();
+    (text, lines)
+}
+
+#[test]
+fn a_session_log_has_a_header_the_calls_and_an_end_line() {
+    let path = temp_path("session.jsonl");
+    let (text, lines) = child_log_lines("session", &path);
     assert_eq!(lines.len(), 4, "{text}");
     let header = &lines[0];
     assert_eq!(header["type"], "session");
@@ -407,16 +414,22 @@ fn backstep_off_records_nothing_until_switched_on() {
     );
 }
 
-fn assert_warns_once(log_path: &str, expected: &str) {
-    let out = spawn_child("unwritable", &[("BACKSTEP_LOG", log_path)])
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
+/// Runs the `unwritable` scenario (ten calls that must all be kept in
+/// memory) with `envs`; its stderr and the backstep warnings in it.
+fn unwritable_warnings(envs: &[(&str, &str)]) -> (String, Vec<String>) {
+    let out = spawn_child("unwritable", envs).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
     assert!(out.status.success(), "{stderr}");
-    let warnings: Vec<&str> = stderr
+    let warnings = stderr
         .lines()
         .filter(|l| l.starts_with("backstep: warning:"))
+        .map(str::to_string)
         .collect();
+    (stderr, warnings)
+}
+
+fn assert_warns_once(log_path: &str, expected: &str) {
+    let (stderr, warnings) = unwritable_warnings(&[("BACKSTEP_LOG", log_path)]);
     assert_eq!(warnings.len(), 1, "{stderr}");
     assert!(warnings[0].contains(expected), "{stderr}");
 }
@@ -459,18 +472,8 @@ fn bounded_memory_keeps_the_newest_calls_and_the_file_keeps_all() {
 
 #[test]
 fn a_switch_with_a_value_it_does_not_know_says_so_and_keeps_recording() {
-    let out = spawn_child(
-        "unwritable",
-        &[("BACKSTEP", "of"), ("BACKSTEP_MEMORY", "lots")],
-    )
-    .output()
-    .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "{stderr}");
-    let warnings: Vec<&str> = stderr
-        .lines()
-        .filter(|l| l.starts_with("backstep: warning:"))
-        .collect();
+    let (stderr, warnings) =
+        unwritable_warnings(&[("BACKSTEP", "of"), ("BACKSTEP_MEMORY", "lots")]);
     assert_eq!(
         warnings,
         [
@@ -484,19 +487,7 @@ fn a_switch_with_a_value_it_does_not_know_says_so_and_keeps_recording() {
 #[test]
 fn eight_threads_streaming_to_one_file_write_whole_lines_after_one_header() {
     let path = temp_path("threads.jsonl");
-    let out = spawn_child("threads_to_file", &[("OUT", path.to_str().unwrap())])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let text = std::fs::read_to_string(&path).unwrap();
-    let lines: Vec<serde_json::Value> = text
-        .lines()
-        .map(|l| serde_json::from_str(l).expect("every line is whole JSON"))
-        .collect();
+    let (_, lines) = child_log_lines("threads_to_file", &path);
     assert_eq!(lines.len(), 1 + 4000 + 1);
     assert_eq!(lines[0]["type"], "session", "the header comes first");
     assert_eq!(lines[4001]["type"], "end");

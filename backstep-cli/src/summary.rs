@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::{Duration, SystemTime};
 
-use backstep_core::{Call, Cost, Record, SessionEnd, Status};
+use backstep_core::{Call, Cost, Record, SessionEnd};
 
 use crate::input::{check_stdin_once, one_line_error, Input};
 use crate::out::{self, Cell, Col, Paint, Style, Table};
@@ -49,15 +49,6 @@ struct Aggregate {
     cost: Cost,
     first: Option<SystemTime>,
     last: Option<SystemTime>,
-}
-
-fn status_index(s: Status) -> usize {
-    match s {
-        Status::Ok => 0,
-        Status::Error => 1,
-        Status::Panicked => 2,
-        Status::Cancelled => 3,
-    }
 }
 
 fn earliest(a: Option<SystemTime>, b: SystemTime) -> Option<SystemTime> {
@@ -116,7 +107,7 @@ impl Aggregate {
     fn add_call(&mut self, c: &Call) {
         let failed = u64::from(!c.is_ok());
         let finished = c.started_at() + c.duration();
-        self.by_status[status_index(c.status())] += 1;
+        self.by_status[c.status().index()] += 1;
         self.cost += c.cost();
         self.first = earliest(self.first, c.started_at());
         self.last = latest(self.last, finished);

@@ -544,34 +544,7 @@ fn diff_of_a_run_cut_short_names_the_missing_call() {
 #[test]
 fn show_says_when_parent_links_loop() {
     let d = dir("show-loop");
-    let line = |seq: u64, parent: Option<u64>, tool: &str| {
-        call(
-            S,
-            seq,
-            parent,
-            tool,
-            "{}",
-            "null",
-            "ok",
-            None,
-            seq * 10,
-            "1",
-            "0",
-        )
-    };
-    let log = write(
-        &d,
-        "loop.jsonl",
-        &([
-            line(0, None, "plan"),
-            line(1, Some(2), "step"),
-            line(2, Some(1), "substep"),
-            line(3, Some(3), "selfish"),
-            line(4, Some(1), "leaf"),
-        ]
-        .join("\n")
-            + "\n"),
-    );
+    let log = common::looping_log(&d, S, 1);
     let r = backstep(&["show", &log, "3"], None);
     assert_eq!((r.code, r.stderr.as_str()), (0, ""));
     assert_eq!(r.stdout, "call #3 selfish  ok\nsession   7f3a9c2e5b1d4f60\nstarted   2026-12-03 19:00:00.000030 UTC\nduration  1.00 ms\ncost      $0\nthread    main\n\nparents (outermost first)\n  … parent #3 again: the log's parent links loop\n\ninputs\n  {}\n\noutput\n  null\n\nchildren  none\n");

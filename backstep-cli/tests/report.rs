@@ -440,35 +440,7 @@ fn calls_whose_parent_links_loop_are_in_the_page() {
         return;
     };
     let d = dir("report-loop");
-    let line = |seq: u64, parent: Option<u64>, tool: &str| {
-        call(
-            S,
-            seq,
-            parent,
-            tool,
-            "{}",
-            "null",
-            "ok",
-            None,
-            seq * 10,
-            "1",
-            "0",
-        )
-    };
-    // 1 → 2 → 1 and 3 → 3 (a hand-made log), 4 under the loop.
-    let log = write(
-        &d,
-        "loop.jsonl",
-        &([
-            line(0, None, "plan"),
-            line(1, Some(2), "step"),
-            line(2, Some(1), "substep"),
-            line(3, Some(3), "selfish"),
-            line(4, Some(2), "leaf"),
-        ]
-        .join("\n")
-            + "\n"),
-    );
+    let log = common::looping_log(&d, S, 2);
     let html = d.join("loop.html");
     report(&log, &html);
     // Selecting a call inside the loop unfolds its parents and ends.

@@ -32,6 +32,37 @@ pub enum Status {
 }
 
 impl Status {
+    /// Every status, in the order of [`Status::index`].
+    ///
+    /// ```
+    /// # use backstep_core as backstep;
+    /// use backstep::Status;
+    /// let mut counts = [0u32; 4];
+    /// for s in [Status::Ok, Status::Error, Status::Ok] {
+    ///     counts[s.index()] += 1;
+    /// }
+    /// assert_eq!(counts, [2, 1, 0, 0]);
+    /// assert_eq!(Status::ALL[1], Status::Error);
+    /// ```
+    pub const ALL: [Status; 4] = [
+        Status::Ok,
+        Status::Error,
+        Status::Panicked,
+        Status::Cancelled,
+    ];
+
+    /// The position of this status in [`Status::ALL`], for counting calls
+    /// per status in an array.
+    #[must_use]
+    pub const fn index(self) -> usize {
+        match self {
+            Status::Ok => 0,
+            Status::Error => 1,
+            Status::Panicked => 2,
+            Status::Cancelled => 3,
+        }
+    }
+
     /// The name used in the log: `ok`, `error`, `panicked` or `cancelled`.
     ///
     /// ```

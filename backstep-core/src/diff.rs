@@ -164,7 +164,7 @@ impl Totals {
     fn of(log: &Log) -> Totals {
         let mut by_status = [0; 4];
         for c in log {
-            by_status[status_index(c.status())] += 1;
+            by_status[c.status().index()] += 1;
         }
         Totals {
             calls: log.len(),
@@ -172,15 +172,6 @@ impl Totals {
             by_status,
             cost: log.total_cost(),
         }
-    }
-}
-
-fn status_index(s: Status) -> usize {
-    match s {
-        Status::Ok => 0,
-        Status::Error => 1,
-        Status::Panicked => 2,
-        Status::Cancelled => 3,
     }
 }
 
@@ -231,7 +222,7 @@ impl Diff {
     /// ```
     #[must_use]
     pub fn count(&self, status: Status) -> (u64, u64) {
-        let i = status_index(status);
+        let i = status.index();
         (self.a.by_status[i], self.b.by_status[i])
     }
 

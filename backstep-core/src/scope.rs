@@ -61,6 +61,12 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 impl Scope {
+    /// Answers every call of `tool` in this scope with `f` (replacing a stub
+    /// it had).
+    pub(crate) fn add_stub(&self, tool: &str, f: StubFn) {
+        lock(&self.stubs).insert(tool.to_string(), f);
+    }
+
     pub(crate) fn push(&self, call: &Call) {
         lock(&self.calls).push(call.clone());
     }

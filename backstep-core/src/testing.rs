@@ -125,11 +125,7 @@ pub fn stub(tool: &str, answer: impl Fn(&Value) -> Value + Send + Sync + 'static
     let scope =
         scope::current().expect("backstep::testing::stub needs an active capture() on this thread");
     let f: StubFn = Arc::new(move |v| Ok(answer(v)));
-    scope
-        .stubs
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
-        .insert(tool.to_string(), f);
+    scope.add_stub(tool, f);
 }
 
 /// The name a tool path stands for: its last segment (`agent::search` → `search`).
@@ -486,11 +482,7 @@ impl Capture {
     /// ```
     pub fn stub(&self, tool: &str, answer: impl Fn(&Value) -> Value + Send + Sync + 'static) {
         let f: StubFn = Arc::new(move |v| Ok(answer(v)));
-        self.scope
-            .stubs
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .insert(tool.to_string(), f);
+        self.scope.add_stub(tool, f);
     }
 
     /// Makes every call of `tool` in this capture fail with the error text
@@ -511,11 +503,7 @@ impl Capture {
             let text = answer(v);
             Err((text.clone(), Value::String(text)))
         });
-        self.scope
-            .stubs
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .insert(tool.to_string(), f);
+        self.scope.add_stub(tool, f);
     }
 
     /// Makes every call of `tool` in this capture fail with the error value
@@ -539,11 +527,7 @@ impl Capture {
             let value = answer(v);
             Err((value.to_string(), value))
         });
-        self.scope
-            .stubs
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .insert(tool.to_string(), f);
+        self.scope.add_stub(tool, f);
     }
 
     /// Makes `fut` part of this capture wherever it is polled (a spawned task).

@@ -485,3 +485,12 @@ impl<'scope> Workers<'scope> {
         }
     }
 }
+
+/// Whether a `cargo bench -- FILTER` names some other bench only.
+pub fn filtered_out(name: &str) -> bool {
+    let words: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with('-') && a.parse::<f64>().is_err())
+        .collect();
+    !words.is_empty() && !words.iter().any(|w| name.contains(w.as_str()))
+}

@@ -251,3 +251,32 @@ pub fn agent_log(session: &str) -> String {
     ];
     lines.join("\n") + "\n"
 }
+
+/// A hand-made log whose parent links loop: 1 → 2 → 1 and 3 → 3, with call 4
+/// nested under `leaf_parent` (a call of the loop), and 0 at the top.
+#[allow(dead_code)] // not every test binary uses it
+pub fn looping_log(dir: &Path, session: &str, leaf_parent: u64) -> String {
+    let line = |seq: u64, parent: Option<u64>, tool: &str| {
+        call(
+            session,
+            seq,
+            parent,
+            tool,
+            "{}",
+            "null",
+            "ok",
+            None,
+            seq * 10,
+            "1",
+            "0",
+        )
+    };
+    let lines = [
+        line(0, None, "plan"),
+        line(1, Some(2), "step"),
+        line(2, Some(1), "substep"),
+        line(3, Some(3), "selfish"),
+        line(4, Some(leaf_parent), "leaf"),
+    ];
+    write(dir, "loop.jsonl", &(lines.join("\n") + "\n"))
+}
