@@ -200,15 +200,17 @@ pub(crate) enum Line {
     End(Arc<str>, SessionEnd),
 }
 
-/// The text of line `number` as a record: without the line ending, and on
-/// the first line without a UTF-8 byte order mark (editors on Windows add one).
-pub(crate) fn line_text(buf: &str, number: usize) -> &str {
+/// The text of line `number` (its bytes, as read) as a record: without the
+/// line ending, and on the first line without a UTF-8 byte order mark
+/// (editors on Windows add one).
+pub(crate) fn line_str(bytes: &[u8], number: usize) -> Result<&str, String> {
+    let buf = std::str::from_utf8(bytes).map_err(|e| format!("not UTF-8 text ({e})"))?;
     let text = buf.trim_end_matches(['\n', '\r']);
-    if number == 1 {
+    Ok(if number == 1 {
         text.strip_prefix('\u{feff}').unwrap_or(text)
     } else {
         text
-    }
+    })
 }
 
 /// A warning for a session header written by a newer backstep, whose lines
@@ -226,16 +228,50 @@ pub(crate) fn format_warning(line: &Line, name: &std::path::Path, number: usize)
     }
 }
 
+/// A JSON string borrowed from the line when it has no escapes. (serde's
+/// `#[serde(borrow)]` does not reach a `Cow` inside an `Option`: those were
+/// copied, five allocations per call line.)
+struct Text<'a>(Cow<'a, str>);
+
+impl<'de: 'a, 'a> Deserialize<'de> for Text<'a> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Text<'a>, D::Error> {
+        struct Visit<'a>(std::marker::PhantomData<&'a str>);
+        impl<'de: 'a, 'a> serde::de::Visitor<'de> for Visit<'a> {
+            type Value = Text<'a>;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a string")
+            }
+            fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Text<'a>, E> {
+                Ok(Text(Cow::Borrowed(v)))
+            }
+            fn visit_str<E>(self, v: &str) -> Result<Text<'a>, E> {
+                Ok(Text(Cow::Owned(v.to_owned())))
+            }
+            fn visit_string<E>(self, v: String) -> Result<Text<'a>, E> {
+                Ok(Text(Cow::Owned(v)))
+            }
+        }
+        d.deserialize_str(Visit(std::marker::PhantomData))
+    }
+}
+
+impl std::ops::Deref for Text<'_> {
+    type Target = str;
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
 #[derive(Deserialize)]
 struct RawLine<'a> {
     #[serde(rename = "type", borrow)]
-    kind: Option<Cow<'a, str>>,
+    kind: Option<Text<'a>>,
     #[serde(borrow)]
-    session: Option<Cow<'a, str>>,
+    session: Option<Text<'a>>,
     seq: Option<u64>,
     parent: Option<u64>,
     #[serde(borrow)]
-    tool: Option<Cow<'a, str>>,
+    tool: Option<Text<'a>>,
     #[serde(borrow)]
     inputs: Option<&'a RawValue>,
     #[serde(borrow, default)]
@@ -243,18 +279,18 @@ struct RawLine<'a> {
     status: Option<Status>,
     error: Option<String>,
     #[serde(borrow)]
-    started_at: Option<Cow<'a, str>>,
+    started_at: Option<Text<'a>>,
     duration_ms: Option<f64>,
     #[serde(borrow)]
     cost_usd: Option<&'a RawValue>,
     #[serde(borrow)]
-    thread: Option<Cow<'a, str>>,
+    thread: Option<Text<'a>>,
     name: Option<String>,
     pid: Option<u32>,
     backstep_version: Option<String>,
     format: Option<u32>,
     #[serde(borrow)]
-    ended_at: Option<Cow<'a, str>>,
+    ended_at: Option<Text<'a>>,
     calls: Option<u64>,
     #[serde(default)]
     replayed: bool,
@@ -267,9 +303,9 @@ fn need<T>(v: Option<T>, field: &str, kind: &str) -> Result<T, String> {
     v.ok_or_else(|| format!("{kind} record has no `{field}` field"))
 }
 
-fn parse_time(s: Option<Cow<'_, str>>, field: &str, kind: &str) -> Result<SystemTime, String> {
+fn parse_time(s: Option<Text<'_>>, field: &str, kind: &str) -> Result<SystemTime, String> {
     let s = need(s, field, kind)?;
-    time::parse_rfc3339(&s).ok_or_else(|| format!("`{field}` is not an RFC 3339 time: {s:?}"))
+    time::parse_rfc3339(&s).ok_or_else(|| format!("`{field}` is not an RFC 3339 time: {:?}", &*s))
 }
 
 fn parse_cost(v: Option<&RawValue>) -> Result<Cost, String> {
@@ -307,20 +343,33 @@ impl std::hash::Hasher for Fnv {
     }
 }
 
+/// Which field a string is interned for: each keeps its own last few, as
+/// lines in a row mostly share their session and thread and cycle through a
+/// few tools, and a comparison is cheaper than hashing.
+#[derive(Clone, Copy)]
+pub(crate) enum Field {
+    Session = 0,
+    Tool = 1,
+    Thread = 2,
+}
+
+/// How many of each field's strings are compared before hashing.
+const RECENT: usize = 4;
+
 #[derive(Default)]
 pub(crate) struct Interner {
     strings: std::collections::HashSet<Arc<str>, std::hash::BuildHasherDefault<Fnv>>,
-    /// The last strings handed out: lines in a row mostly share their session
-    /// and thread, and a comparison is cheaper than hashing.
-    recent: [Option<Arc<str>>; 2],
+    /// The strings last handed out for each field, newest first.
+    recent: [[Option<Arc<str>>; RECENT]; 3],
 }
 
 impl Interner {
-    pub(crate) fn get(&mut self, s: &str) -> Arc<str> {
-        for a in self.recent.iter().flatten() {
-            if **a == *s {
-                return a.clone();
-            }
+    pub(crate) fn get(&mut self, field: Field, s: &str) -> Arc<str> {
+        let recent = &mut self.recent[field as usize];
+        if let Some(i) = recent.iter().position(|a| a.as_deref() == Some(s)) {
+            // Newest first: a hit moves to the front.
+            recent[..=i].rotate_right(1);
+            return recent[0].clone().unwrap_or_else(|| s.into());
         }
         let a = if let Some(a) = self.strings.get(s) {
             a.clone()
@@ -329,8 +378,8 @@ impl Interner {
             self.strings.insert(a.clone());
             a
         };
-        self.recent.rotate_right(1);
-        self.recent[0] = Some(a.clone());
+        recent.rotate_right(1);
+        recent[0] = Some(a.clone());
         a
     }
 }
@@ -357,10 +406,12 @@ pub(crate) fn parse_line(line: &str, interner: &mut Interner) -> Result<Line, St
             let (json, split) =
                 crate::call::join_json(inputs.get(), raw.output.map_or("null", RawValue::get));
             Ok(Line::Call(Call {
-                session: interner.get(&need(raw.session, "session", k)?),
+                session: interner.get(Field::Session, &need(raw.session, "session", k)?),
                 seq: need(raw.seq, "seq", k)?,
                 parent: raw.parent,
-                tool: crate::call::Name::Shared(interner.get(&need(raw.tool, "tool", k)?)),
+                tool: crate::call::Name::Shared(
+                    interner.get(Field::Tool, &need(raw.tool, "tool", k)?),
+                ),
                 json,
                 split,
                 status: need(raw.status, "status", k)?,
@@ -369,14 +420,14 @@ pub(crate) fn parse_line(line: &str, interner: &mut Interner) -> Result<Line, St
                 duration: Duration::try_from_secs_f64(duration_ms / 1000.0)
                     .map_err(|_| format!("`duration_ms` is out of range: {duration_ms:?}"))?,
                 cost: parse_cost(raw.cost_usd)?,
-                thread: interner.get(raw.thread.as_deref().unwrap_or("")),
+                thread: interner.get(Field::Thread, raw.thread.as_deref().unwrap_or("")),
                 replayed: raw.replayed,
             }))
         }
         "session" => {
             let k = "session";
             Ok(Line::Session(Session {
-                id: interner.get(&need(raw.session, "session", k)?),
+                id: interner.get(Field::Session, &need(raw.session, "session", k)?),
                 name: raw.name,
                 started_at: Some(parse_time(raw.started_at, "started_at", k)?),
                 pid: raw.pid,
@@ -387,7 +438,7 @@ pub(crate) fn parse_line(line: &str, interner: &mut Interner) -> Result<Line, St
         }
         "end" => {
             let k = "end";
-            let id = interner.get(&need(raw.session, "session", k)?);
+            let id = interner.get(Field::Session, &need(raw.session, "session", k)?);
             Ok(Line::End(
                 id,
                 SessionEnd {

@@ -13,6 +13,7 @@ mod diff;
 mod error;
 mod format;
 mod jsondiff;
+mod lines;
 mod log;
 mod reader;
 mod recorder;

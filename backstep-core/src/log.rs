@@ -1,14 +1,16 @@
 //! `Log`: the one way to query calls, live or read back from a file.
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader, Read};
+use std::io::Read;
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
 use crate::call::{Call, Status};
 use crate::cost::Cost;
 use crate::error::LogError;
 use crate::format::{self, Interner, Line};
+use crate::lines::Lines;
 use crate::session::Session;
 
 /// A set of recorded calls with the sessions they belong to: the live
@@ -102,43 +104,37 @@ impl Log {
 
     /// Reads a log of about `len` bytes (0: unknown).
     fn read(reader: impl Read, name: &Path, len: u64) -> Result<Log, LogError> {
-        let mut reader = BufReader::with_capacity(1 << 16, reader);
+        let mut lines = Lines::new(reader);
+        let io = |source| LogError::Io {
+            path: name.to_path_buf(),
+            source,
+        };
         let mut log = Log::default();
-        // Room for every call at once, estimated from the first 64 KiB:
+        // Room for every call at once, estimated from the first chunk:
         // growing a vector of a million calls by doubling copies it ~20 times.
         if len > 0 {
-            if let Ok(head) = reader.fill_buf() {
-                #[allow(clippy::naive_bytecount)] // 64 KiB once: no crate for it
-                let lines = head.iter().filter(|&&b| b == b'\n').count();
-                if let Some(per_line) = head.len().checked_div(lines) {
-                    // A call line is never under ~200 bytes (its fixed
-                    // fields): short first lines do not inflate the guess.
-                    let estimate = usize::try_from(len).unwrap_or(0) / per_line.max(200);
-                    log.calls.reserve(estimate);
-                }
+            let head = lines.peek().map_err(io)?;
+            #[allow(clippy::naive_bytecount)] // one chunk once: no crate for it
+            let count = head.iter().filter(|&&b| b == b'\n').count();
+            if let Some(per_line) = head.len().checked_div(count) {
+                // A call line is never under ~200 bytes (its fixed
+                // fields): short first lines do not inflate the guess.
+                let estimate = usize::try_from(len).unwrap_or(0) / per_line.max(200);
+                log.calls.reserve(estimate);
             }
         }
         let mut interner = Interner::default();
-        let mut buf = String::new();
         let mut lineno = 0;
         // A bad line is only an error once we know it is not the last one.
         let mut pending: Option<(usize, String, bool)> = None;
-        loop {
-            buf.clear();
-            let n = reader.read_line(&mut buf).map_err(|source| LogError::Io {
-                path: name.to_path_buf(),
-                source,
-            })?;
-            if n == 0 {
-                break;
-            }
+        while let Some(bytes) = lines.next_line().map_err(io)? {
             lineno += 1;
-            let complete = buf.ends_with('\n');
-            let text = format::line_text(&buf, lineno);
-            if text.trim().is_empty() {
-                continue;
-            }
-            let parsed = format::parse_line(text, &mut interner);
+            let complete = bytes.ends_with(b"\n");
+            let parsed = match format::line_str(bytes, lineno) {
+                Ok(text) if text.trim().is_empty() => continue,
+                Ok(text) => format::parse_line(text, &mut interner),
+                Err(message) => Err(message),
+            };
             if let Some(w) = parsed
                 .as_ref()
                 .ok()
@@ -254,12 +250,31 @@ impl Log {
             .enumerate()
             .map(|(i, s)| (&*s.id, i))
             .collect();
-        let mut keyed: Vec<(usize, Call)> = std::mem::take(&mut self.calls)
-            .into_iter()
-            .map(|c| (order.get(&*c.session).copied().unwrap_or(usize::MAX), c))
-            .collect();
-        keyed.sort_by_key(|(s, c)| (*s, c.seq));
-        self.calls = keyed.into_iter().map(|(_, c)| c).collect();
+        // Calls in a row mostly share a session: look up its rank once.
+        let mut last: Option<(*const str, usize)> = None;
+        let mut key = |c: &Call| -> (usize, u64) {
+            let id = Arc::as_ptr(&c.session);
+            let rank = match last {
+                Some((s, rank)) if std::ptr::eq(s, id) => rank,
+                _ => {
+                    let rank = order.get(&*c.session).copied().unwrap_or(usize::MAX);
+                    last = Some((id, rank));
+                    rank
+                }
+            };
+            (rank, c.seq)
+        };
+        // A log is mostly in order already (a parent's line comes after its
+        // children's): checking costs no moves of the calls.
+        let mut prev = (0, 0);
+        let sorted = self.calls.iter().all(|c| {
+            let k = key(c);
+            std::mem::replace(&mut prev, k) <= k
+        });
+        if !sorted {
+            // Keys once each, then the calls moved once each (stable).
+            self.calls.sort_by_cached_key(key);
+        }
     }
 
     /// Only the calls (and the session) with id `session`: sequence numbers
@@ -601,6 +616,72 @@ mod tests {
         assert_eq!(
             err.to_string(),
             "<memory>:2: not a backstep record (no `type` field)"
+        );
+    }
+
+    #[test]
+    fn a_line_that_is_not_utf8_names_the_line() {
+        let mut bytes = format!("{CALL}\n").into_bytes();
+        bytes.extend_from_slice(b"{\"type\":\"call\xff\"}\n");
+        bytes.extend_from_slice(format!("{CALL}\n").as_bytes());
+        let err = Log::from_reader(&bytes[..], "run.jsonl").unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "run.jsonl:2: not UTF-8 text (invalid utf-8 sequence of 1 bytes from index 13)"
+        );
+    }
+
+    #[test]
+    fn escaped_strings_and_many_tools_read_back_as_written() {
+        let line = |tool: &str, seq: u64| {
+            CALL.replace(
+                "\"tool\":\"t\"",
+                &format!("\"tool\":{}", serde_json::json!(tool)),
+            )
+            .replace("\"seq\":0", &format!("\"seq\":{seq}"))
+            .replace("\"session\":\"s\"", "\"session\":\"s\\u0031\"")
+        };
+        let tools = ["a\"b", "t1", "t2", "t3", "t4", "t5", "a\"b", "t1"];
+        let text: String = tools
+            .iter()
+            .enumerate()
+            .map(|(i, t)| line(t, i as u64) + "\n")
+            .collect();
+        let log = Log::from_jsonl(&text).unwrap();
+        let read: Vec<&str> = log.calls().iter().map(Call::tool).collect();
+        assert_eq!(read, tools);
+        assert!(log
+            .calls()
+            .iter()
+            .all(|c| c.session() == "s1" && c.thread() == "main"));
+        // One copy of each string, whichever cache found it.
+        let first = log.get(0).unwrap();
+        let again = log.get(6).unwrap();
+        assert!(Arc::ptr_eq(&first.session, &again.session));
+        assert!(Arc::ptr_eq(&first.thread, &again.thread));
+    }
+
+    #[test]
+    fn calls_come_out_by_session_then_seq() {
+        let call = |session: &str, seq: u64| {
+            CALL.replace("\"session\":\"s\"", &format!("\"session\":\"{session}\""))
+                .replace("\"seq\":0", &format!("\"seq\":{seq}"))
+        };
+        let text = [
+            call("a", 2),
+            call("b", 1),
+            call("a", 0),
+            call("b", 0),
+            call("a", 1),
+        ]
+        .join("\n");
+        let log = Log::from_jsonl(&text).unwrap();
+        let order: Vec<(&str, u64)> = log.calls().iter().map(|c| (c.session(), c.seq())).collect();
+        assert_eq!(order, [("a", 0), ("a", 1), ("a", 2), ("b", 0), ("b", 1)]);
+        let sorted = Log::from_jsonl(&[call("a", 0), call("a", 1)].join("\n")).unwrap();
+        assert_eq!(
+            sorted.calls().iter().map(Call::seq).collect::<Vec<_>>(),
+            [0, 1]
         );
     }
 }

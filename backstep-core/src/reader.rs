@@ -1,12 +1,13 @@
 //! `LogReader`: a session log read one record at a time, in bounded memory.
 
 use std::fs::File;
-use std::io::{BufRead, BufReader, Read};
+use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use crate::call::Call;
 use crate::error::LogError;
 use crate::format::{self, Interner, Line};
+use crate::lines::Lines;
 use crate::session::{Session, SessionEnd};
 
 /// One line of a session log: a session header, a call or a session's end.
@@ -134,10 +135,9 @@ impl Call {
 /// # Ok::<(), backstep::LogError>(())
 /// ```
 pub struct LogReader<R> {
-    reader: BufReader<R>,
+    lines: Lines<R>,
     name: PathBuf,
     interner: Interner,
-    buf: String,
     line: usize,
     calls: u64,
     /// A line that did not parse: an error unless it turns out to be the last.
@@ -195,10 +195,9 @@ impl<R: Read> LogReader<R> {
     /// ```
     pub fn new(reader: R, name: impl AsRef<Path>) -> LogReader<R> {
         LogReader {
-            reader: BufReader::with_capacity(1 << 16, reader),
+            lines: Lines::new(reader),
             name: name.as_ref().to_path_buf(),
             interner: Interner::default(),
-            buf: String::new(),
             line: 0,
             calls: 0,
             pending: None,
@@ -251,9 +250,21 @@ impl<R: Read> Iterator for LogReader<R> {
             if self.done {
                 return None;
             }
-            self.buf.clear();
-            let n = match self.reader.read_line(&mut self.buf) {
-                Ok(n) => n,
+            let bytes = match self.lines.next_line() {
+                Ok(Some(bytes)) => bytes,
+                Ok(None) => {
+                    self.done = true;
+                    let (line, message, complete) = self.pending.take()?;
+                    if complete {
+                        return Some(Err(self.corrupt(line, message)));
+                    }
+                    self.warnings.push(format!(
+                        "{}:{line}: last line is cut off (the program stopped while writing it); ignored it and kept the {} calls before it",
+                        self.name.display(),
+                        self.calls
+                    ));
+                    return None;
+                }
                 Err(source) => {
                     self.done = true;
                     return Some(Err(LogError::Io {
@@ -262,30 +273,18 @@ impl<R: Read> Iterator for LogReader<R> {
                     }));
                 }
             };
-            if n == 0 {
-                self.done = true;
-                let (line, message, complete) = self.pending.take()?;
-                if complete {
-                    return Some(Err(self.corrupt(line, message)));
-                }
-                self.warnings.push(format!(
-                    "{}:{line}: last line is cut off (the program stopped while writing it); ignored it and kept the {} calls before it",
-                    self.name.display(),
-                    self.calls
-                ));
-                return None;
-            }
             self.line += 1;
             if let Some((line, message, _)) = self.pending.take() {
                 self.done = true;
                 return Some(Err(self.corrupt(line, message)));
             }
-            let complete = self.buf.ends_with('\n');
-            let text = format::line_text(&self.buf, self.line);
-            if text.trim().is_empty() {
-                continue;
-            }
-            match format::parse_line(text, &mut self.interner) {
+            let complete = bytes.ends_with(b"\n");
+            let parsed = match format::line_str(bytes, self.line) {
+                Ok(text) if text.trim().is_empty() => continue,
+                Ok(text) => format::parse_line(text, &mut self.interner),
+                Err(message) => Err(message),
+            };
+            match parsed {
                 Ok(line) => {
                     if let Some(w) = format::format_warning(&line, &self.name, self.line) {
                         self.warnings.push(w);
