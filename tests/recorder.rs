@@ -133,6 +133,15 @@ fn child() {
             let log = backstep::log();
             let kept: Vec<u32> = log.iter().map(|c| c.input("i").unwrap()).collect();
             assert_eq!(kept, [7, 8, 9, 10, 11]);
+            // Many times round the bounded memory: still the newest, in order.
+            for i in 12..112 {
+                priced(i);
+            }
+            let log = backstep::log();
+            let kept: Vec<u32> = log.iter().map(|c| c.input("i").unwrap()).collect();
+            assert_eq!(kept, [107, 108, 109, 110, 111]);
+            let seqs: Vec<u64> = log.iter().map(backstep::Call::seq).collect();
+            assert!(seqs.windows(2).all(|w| w[0] + 1 == w[1]), "{seqs:?}");
         }
         other => panic!("unknown scenario {other}"),
     }
@@ -466,8 +475,8 @@ fn bounded_memory_keeps_the_newest_calls_and_the_file_keeps_all() {
         String::from_utf8_lossy(&out.stderr)
     );
     let file = Log::open(&path).unwrap();
-    assert_eq!(file.len(), 12);
-    assert_eq!(file.total_cost(), Cost::from_usd(0.036));
+    assert_eq!(file.len(), 112);
+    assert_eq!(file.total_cost(), Cost::from_usd(0.336));
 }
 
 #[test]

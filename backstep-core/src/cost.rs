@@ -99,6 +99,18 @@ impl Cost {
     pub(crate) fn write_decimal(self, out: &mut String) {
         let neg = self.pico < 0;
         let abs = self.pico.unsigned_abs();
+        // Under $18M the picodollars fit in 64 bits, whose division is a
+        // multiplication; a 128-bit one is a call (this runs for every line).
+        if let Ok(abs) = u64::try_from(abs) {
+            if neg {
+                out.push('-');
+            }
+            #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+            let per = PICO_PER_USD as u64;
+            crate::format::push_u64(out, abs / per);
+            crate::format::push_fraction(out, abs % per, 12);
+            return;
+        }
         let whole = abs / PICO_PER_USD.unsigned_abs();
         #[allow(clippy::cast_possible_truncation)] // below 10^12
         let frac = (abs % PICO_PER_USD.unsigned_abs()) as u64;
@@ -240,6 +252,10 @@ mod tests {
             ("-0.5", -500_000_000_000),
             ("0.000000000001", 1),
             ("12.5", 12_500_000_000_000),
+            // Around the most picodollars 64 bits hold, and past it.
+            ("18446744.073709551615", i128::from(u64::MAX)),
+            ("18446744.073709551616", i128::from(u64::MAX) + 1),
+            ("-20000000.000000000001", -20_000_000_000_000_000_001),
         ] {
             let c = Cost::parse_decimal(text).unwrap();
             assert_eq!(c.picodollars(), pico, "{text}");

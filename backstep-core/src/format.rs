@@ -56,7 +56,13 @@ pub(crate) fn push_padded(out: &mut String, mut n: u64, width: usize) {
 /// Appends `s` as a JSON string literal.
 pub(crate) fn write_str(out: &mut String, s: &str) {
     // Names, ids and most messages need no escaping: one pass to check.
-    if !s.bytes().any(|b| b < 0x20 || b == b'"' || b == b'\\') {
+    // A fold, not `any`: without the early exit it runs 16 bytes at a time.
+    // Bitwise on purpose: branch-free, so the compiler can vectorize it.
+    #[allow(clippy::needless_bitwise_bool)]
+    let plain = !s.bytes().fold(false, |esc, b| {
+        esc | (b < 0x20) | (b == b'"') | (b == b'\\')
+    });
+    if plain {
         out.reserve(s.len() + 2);
         out.push('"');
         out.push_str(s);

@@ -511,8 +511,22 @@ impl Recorder {
             mem.totals.add(&call);
         }
         if let Some(limit) = mem.limit {
-            while mem.calls.len() >= limit.max(1) {
+            let limit = limit.max(1);
+            while mem.calls.len() > limit {
                 mem.calls.pop_front();
+            }
+            if mem.calls.len() == limit {
+                if mem.calls.capacity() > limit {
+                    mem.calls.shrink_to(limit); // once: see below
+                }
+                // The oldest call's slot takes the new one, which then turns
+                // to the back: no copy of the call out and in (when the
+                // deque is exactly full, the turn moves nothing).
+                if let Some(oldest) = mem.calls.front_mut() {
+                    *oldest = call;
+                }
+                mem.calls.rotate_left(1);
+                return;
             }
         }
         mem.calls.push_back(call);

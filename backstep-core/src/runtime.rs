@@ -39,21 +39,35 @@ thread_local! {
 /// How many finished boxes a thread keeps (nesting deeper than this allocates).
 const POOLED: usize = 8;
 
-/// A box for a new call: a pooled one, or a new one.
-fn pooled_box(fresh: Inflight) -> Box<Inflight> {
+/// A box for a new call: a pooled one, or a new one. The caller sets every
+/// field a call starts with; the rest are as `recycle` left them.
+fn pooled_box(start: Instant) -> Box<Inflight> {
     let reused = POOL
         .try_with(|p| p.try_borrow_mut().ok().and_then(|mut p| p.pop()))
         .ok()
         .flatten();
-    match reused {
-        Some(mut b) => {
-            let mut inputs = std::mem::take(&mut b.inputs);
-            inputs.clear();
-            *b = Inflight { inputs, ..fresh };
-            b
-        }
-        None => Box::new(fresh),
-    }
+    // Field by field into the box, not a new `Inflight` moved in whole:
+    // that was a copy of the struct per call.
+    reused.unwrap_or_else(|| {
+        Box::new(Inflight {
+            seq: 0,
+            parent: None,
+            tool: "",
+            cost_usd: 0.0,
+            start,
+            started_at: SystemTime::UNIX_EPOCH,
+            inputs: Vec::new(),
+            added: AtomicI64::new(0),
+            kind: Kind::Sync,
+            previous: AtomicPtr::new(std::ptr::null_mut()),
+            entered: AtomicBool::new(false),
+            served: None,
+            in_log: false,
+            error_json: None,
+            scope: None,
+            thread: Arc::from(""),
+        })
+    })
 }
 
 /// Gives a finished call's box back to this thread's pool (its inputs
@@ -63,8 +77,14 @@ fn recycle(mut b: Box<Inflight>) {
     b.scope = None;
     b.served = None;
     b.error_json = None;
+    b.in_log = false;
+    *b.added.get_mut() = 0;
+    *b.previous.get_mut() = std::ptr::null_mut();
+    *b.entered.get_mut() = false;
     if b.inputs.capacity() > 1 << 20 {
         b.inputs = Vec::new();
+    } else {
+        b.inputs.clear();
     }
     let _ = POOL.try_with(|p| {
         if let Ok(mut p) = p.try_borrow_mut() {
@@ -236,27 +256,21 @@ impl Active {
         });
         let (parent, parent_scope) = current_call();
         let scope = parent_scope.or_else(crate::scope::current);
+        let start = Instant::now();
+        let mut b = pooled_box(start);
+        b.seq = recorder::next_seq();
+        b.parent = parent;
+        b.tool = tool;
+        b.cost_usd = cost_usd;
+        b.start = start;
+        b.started_at = crate::time::wall_clock(start);
+        b.kind = kind;
+        b.scope = scope;
+        if let Ok(thread) = THREAD_NAME.try_with(Clone::clone) {
+            b.thread = thread;
+        }
         Active {
-            inner: ManuallyDrop::new(Some(pooled_box(Inflight {
-                seq: recorder::next_seq(),
-                parent,
-                tool,
-                cost_usd,
-                start: Instant::now(),
-                started_at: SystemTime::now(),
-                inputs: Vec::new(),
-                added: AtomicI64::new(0),
-                kind,
-                previous: AtomicPtr::new(std::ptr::null_mut()),
-                entered: AtomicBool::new(false),
-                served: None,
-                in_log: false,
-                error_json: None,
-                scope,
-                thread: THREAD_NAME
-                    .try_with(Clone::clone)
-                    .unwrap_or_else(|_| "".into()),
-            }))),
+            inner: ManuallyDrop::new(Some(b)),
         }
     }
 
