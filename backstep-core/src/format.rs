@@ -123,6 +123,34 @@ pub(crate) fn push_fraction(out: &mut String, frac: u64, digits: usize) {
 
 /// Appends one call line (with its newline).
 pub(crate) fn write_call(out: &mut String, c: &Call) {
+    out.reserve(c.json.len() + 256);
+    write_head(out, c);
+    out.push_str(c.inputs_json());
+    out.push_str(OUTPUT_KEY);
+    out.push_str(c.output_json());
+    write_tail(out, c);
+}
+
+/// From how many bytes of inputs and output a call's line is written in
+/// parts ([`call_parts`]) rather than copied into one buffer: below it, the
+/// copy costs less than the kernel's handling of more parts.
+pub(crate) const SPLIT_LINE_AT: usize = 4096;
+
+const OUTPUT_KEY: &str = ",\"output\":";
+
+/// The line of `c` in five parts, the same bytes as [`write_call`]: the
+/// fields before the inputs (written into `out`), the inputs, the key of the
+/// output, the output, and the fields after it (into `out`).
+pub(crate) fn call_parts<'a>(out: &'a mut String, c: &'a Call) -> [&'a str; 5] {
+    write_head(out, c);
+    let head = out.len();
+    write_tail(out, c);
+    let (before, after) = out.split_at(head);
+    [before, c.inputs_json(), OUTPUT_KEY, c.output_json(), after]
+}
+
+/// The fields of a call line up to the value of `inputs`.
+fn write_head(out: &mut String, c: &Call) {
     out.push_str("{\"type\":\"call\",\"session\":");
     write_str(out, &c.session);
     out.push_str(",\"seq\":");
@@ -135,9 +163,10 @@ pub(crate) fn write_call(out: &mut String, c: &Call) {
     out.push_str(",\"tool\":");
     write_str(out, &c.tool);
     out.push_str(",\"inputs\":");
-    out.push_str(c.inputs_json());
-    out.push_str(",\"output\":");
-    out.push_str(c.output_json());
+}
+
+/// The fields of a call line after the value of `output`, and its newline.
+fn write_tail(out: &mut String, c: &Call) {
     out.push_str(",\"status\":\"");
     out.push_str(c.status.as_str());
     out.push_str("\",\"error\":");
@@ -531,6 +560,23 @@ mod tests {
             panic!("not a call")
         };
         assert_eq!(back, sample());
+    }
+
+    #[test]
+    fn a_line_in_parts_is_the_same_line() {
+        let mut big = sample();
+        let (json, split) =
+            crate::call::join_json(&format!(r#"{{"doc":"{}"}}"#, "x".repeat(5000)), "[1,2]");
+        (big.json, big.split, big.replayed) = (json, split, true);
+        for c in [sample(), big] {
+            let mut whole = String::new();
+            write_call(&mut whole, &c);
+            let mut buf = String::new();
+            let parts = call_parts(&mut buf, &c);
+            assert_eq!(parts.concat(), whole);
+            assert_eq!(parts[1], c.inputs_json());
+            assert_eq!(parts[3], c.output_json());
+        }
     }
 
     #[test]

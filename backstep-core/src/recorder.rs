@@ -125,11 +125,16 @@ struct Output {
 
 impl Output {
     fn write(&mut self, line: &str) {
+        self.write_parts(&[line]);
+    }
+
+    /// Writes one line given in parts (see [`FileSink::write_parts`]).
+    fn write_parts(&mut self, parts: &[&str]) {
         if let Some(file) = self.file.as_deref() {
             if let Some(header) = self.header.take() {
                 file.write(&header);
             }
-            file.write(line);
+            file.write_parts(parts);
         }
     }
 }
@@ -502,8 +507,14 @@ impl Recorder {
         if self.has_file.load(Ordering::Relaxed) && !already_in_file {
             // Formatted before the file lock is taken; written in one call.
             crate::runtime::with_line_buffer(|buf| {
-                format::write_call(buf, &call);
-                self.write_line(buf);
+                if call.json.len() < format::SPLIT_LINE_AT {
+                    format::write_call(buf, &call);
+                    self.write_line(&[buf]);
+                } else {
+                    // Large inputs or output go to the kernel from the
+                    // call's own buffer: no copy of them into the line.
+                    self.write_line(&format::call_parts(buf, &call));
+                }
             });
         }
         let mut mem = lock(&self.memory);
@@ -549,7 +560,7 @@ impl Recorder {
     /// thread keeps a reference to it until it changes, so two recording
     /// threads do not queue on a lock to make their `write`s; the header of
     /// a new session, and a thread's first line, go through the lock.
-    fn write_line(&self, line: &str) {
+    fn write_line(&self, line: &[&str]) {
         let generation = self.file_generation.load(Ordering::Acquire);
         if !self.header_pending.load(Ordering::Acquire) {
             let cached = FILE_CACHE
@@ -561,13 +572,13 @@ impl Recorder {
                 .flatten();
             if let Some(file) = cached {
                 if let Some(file) = file {
-                    file.write(line);
+                    file.write_parts(line);
                 }
                 return;
             }
         }
         let mut out = lock(&self.sink);
-        out.write(line);
+        out.write_parts(line);
         if out.header.is_none() {
             self.header_pending.store(false, Ordering::Release);
         }

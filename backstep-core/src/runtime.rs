@@ -65,7 +65,7 @@ fn pooled_box(start: Instant) -> Box<Inflight> {
             in_log: false,
             error_json: None,
             scope: None,
-            thread: Arc::from(""),
+            thread: None,
         })
     })
 }
@@ -208,8 +208,8 @@ struct Inflight {
     /// The test capture scope the call belongs to (inherited from the
     /// enclosing call, else this thread's).
     scope: Option<Arc<crate::scope::Scope>>,
-    /// The thread the call started on.
-    thread: Arc<str>,
+    /// The thread the call started on (taken by its record).
+    thread: Option<Arc<str>>,
 }
 
 /// A call in flight. Finishing it (or dropping it) records it.
@@ -266,9 +266,7 @@ impl Active {
         b.started_at = crate::time::wall_clock(start);
         b.kind = kind;
         b.scope = scope;
-        if let Ok(thread) = THREAD_NAME.try_with(Clone::clone) {
-            b.thread = thread;
-        }
+        b.thread = THREAD_NAME.try_with(Clone::clone).ok();
         Active {
             inner: ManuallyDrop::new(Some(b)),
         }
@@ -316,8 +314,10 @@ impl Active {
     /// Stops being this thread's current call (sync part of a future-returning tool done).
     pub fn leave(&mut self) {
         if let Some(inner) = &mut *self.inner {
-            if inner.entered.swap(false, Relaxed) {
-                let prev = inner.previous.load(Relaxed);
+            // `get_mut`: owned here, so no atomic operation (a locked one
+            // waits for every pending store; it was a visible share of a call).
+            if std::mem::take(inner.entered.get_mut()) {
+                let prev = *inner.previous.get_mut();
                 let _ = CURRENT.try_with(|c| c.set(prev));
             }
             inner.kind = Kind::Async;
@@ -358,8 +358,8 @@ impl Active {
         let Some(mut inner) = self.inner.take() else {
             return;
         };
-        if inner.entered.swap(false, Relaxed) {
-            let prev = inner.previous.load(Relaxed);
+        if std::mem::take(inner.entered.get_mut()) {
+            let prev = *inner.previous.get_mut();
             let _ = CURRENT.try_with(|c| c.set(prev));
         }
         let duration = inner.start.elapsed();
@@ -393,8 +393,9 @@ impl Active {
             started_at: inner.started_at,
             duration,
             cost: Cost::from_usd(inner.cost_usd)
-                + Cost::from_picodollars(i128::from(inner.added.load(Relaxed))),
-            thread: inner.thread.clone(),
+                + Cost::from_picodollars(i128::from(*inner.added.get_mut())),
+            // Moved, not cloned: one reference count change less.
+            thread: inner.thread.take().unwrap_or_else(|| "".into()),
             replayed: inner.in_log,
         };
         let scope = inner.scope.take();

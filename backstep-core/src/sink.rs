@@ -1,7 +1,7 @@
 //! Where finished lines go besides memory: an append-only file.
 
 use std::fs::{File, OpenOptions};
-use std::io::Write;
+use std::io::{IoSlice, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -61,20 +61,76 @@ impl FileSink {
     /// and is otherwise swallowed: the call is still in memory.
     pub(crate) fn write(&self, lines: &str) {
         if let Err(e) = (&self.file).write_all(lines.as_bytes()) {
-            if !self.failed.swap(true, Ordering::Relaxed) {
-                warn_once(
-                    &crate::recorder::WARNED_WRITE,
-                    &format!(
-                        "cannot write to the session log {}: {e}; calls are still recorded in memory (backstep::log(), backstep::dump())",
-                        self.path.display()
-                    ),
-                );
+            self.failed_with(&e);
+        }
+    }
+
+    fn failed_with(&self, e: &std::io::Error) {
+        if !self.failed.swap(true, Ordering::Relaxed) {
+            warn_once(
+                &crate::recorder::WARNED_WRITE,
+                &format!(
+                    "cannot write to the session log {}: {e}; calls are still recorded in memory (backstep::log(), backstep::dump())",
+                    self.path.display()
+                ),
+            );
+        }
+    }
+
+    /// Writes one line given in parts, with one `writev`: the kernel appends
+    /// it whole (the file's lock is held for all of it), as one `write`
+    /// would, without the parts being copied together first. A short write
+    /// (rare: a full disk, a signal) is finished with the rest in one buffer.
+    pub(crate) fn write_parts(&self, parts: &[&str]) {
+        if let [line] = parts {
+            return self.write(line);
+        }
+        let slices: Vec<IoSlice<'_>> = parts.iter().map(|p| IoSlice::new(p.as_bytes())).collect();
+        let total: usize = parts.iter().map(|p| p.len()).sum();
+        let written = loop {
+            match (&self.file).write_vectored(&slices) {
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => return self.failed_with(&e),
+                Ok(n) => break n,
             }
+        };
+        if written < total {
+            let rest = parts.concat();
+            self.write(&rest[written..]);
         }
     }
 
     /// Asks the OS to put what was written on disk (at session end).
     pub(crate) fn sync(&self) {
         let _ = self.file.sync_data();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_line_in_parts_lands_whole_after_what_is_there() {
+        let path = std::env::temp_dir().join(format!("backstep-sink-{}.jsonl", std::process::id()));
+        let _ = std::fs::remove_file(&path);
+        let sink = FileSink::open(&path).unwrap();
+        sink.write("first\n");
+        let big = "y".repeat(100_000);
+        sink.write_parts(&["{\"a\":", &big, ",\"b\":", "2", "}\n"]);
+        sink.write_parts(&["last\n"]);
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert_eq!(text, format!("first\n{{\"a\":{big},\"b\":2}}\nlast\n"));
+        assert!(!sink.failed.load(Ordering::Relaxed));
+        let _ = std::fs::remove_file(&path);
+    }
+
+    #[test]
+    fn a_failed_write_in_parts_is_noted() {
+        let Ok(sink) = FileSink::open(Path::new("/dev/full")) else {
+            return; // not on this system
+        };
+        sink.write_parts(&["a", "b"]);
+        assert!(sink.failed.load(Ordering::Relaxed));
     }
 }
