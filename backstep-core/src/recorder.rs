@@ -489,6 +489,10 @@ impl Recorder {
             return id;
         }
         let id = self.session_id_locked();
+        // A copy of its own, not a clone of the shared `Arc`: every call takes
+        // a reference, and two threads counting on one would pass its cache
+        // line back and forth between their cores on every call.
+        let id: Arc<str> = Arc::from(&*id);
         let _ = SESSION_CACHE.try_with(|c| *c.borrow_mut() = (generation, Some(id.clone())));
         id
     }
