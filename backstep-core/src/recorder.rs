@@ -535,13 +535,16 @@ impl Recorder {
                     mem.calls.shrink_to(limit); // once: see below
                 }
                 // The oldest call's slot takes the new one, which then turns
-                // to the back: no copy of the call out and in (when the
-                // deque is exactly full, the turn moves nothing).
+                // to the back (when the deque is exactly full, the turn
+                // moves nothing). The old call is freed after the lock is
+                // let go: another recording thread need not wait for that.
                 if let Some(oldest) = mem.calls.front_mut() {
-                    *oldest = call;
+                    let old = std::mem::replace(oldest, call);
+                    mem.calls.rotate_left(1);
+                    drop(mem);
+                    drop(old);
+                    return;
                 }
-                mem.calls.rotate_left(1);
-                return;
             }
         }
         mem.calls.push_back(call);
