@@ -62,7 +62,7 @@ fn open(lines: u64) {
 fn main() {
     let args: Vec<String> = std::env::args()
         .skip(1)
-        .filter(|a| !a.starts_with('-'))
+        .filter(|a| !a.starts_with("--"))
         .collect();
     let Some(mode) = args.first().filter(|m| MODES.contains(&m.as_str())) else {
         println!(

@@ -39,9 +39,31 @@ impl Cost {
         if !usd.is_finite() {
             return Cost::ZERO;
         }
+        let x = usd * 1e12;
+        // Under $9M, rounded by hand in 64 bits: `f64::round` and the
+        // conversion to i128 are both calls into the runtime, and this runs
+        // for every recorded call. `x - t` is exact (Sterbenz), so this is
+        // `round` (half away from zero) exactly.
+        if x.abs() < 9e18 {
+            #[allow(clippy::cast_possible_truncation, clippy::cast_precision_loss)]
+            let (t, frac) = {
+                let t = x as i64;
+                (t, x - t as f64)
+            };
+            let pico = if frac >= 0.5 {
+                t + 1
+            } else if frac <= -0.5 {
+                t - 1
+            } else {
+                t
+            };
+            return Cost {
+                pico: i128::from(pico),
+            };
+        }
         // `as` saturates at i128::MIN/MAX (10^26 dollars), far past any real cost.
         #[allow(clippy::cast_possible_truncation)]
-        let pico = (usd * 1e12).round() as i128;
+        let pico = x.round() as i128;
         Cost { pico }
     }
 
@@ -241,6 +263,42 @@ mod tests {
         assert!((total.usd() - 3.0).abs() == 0.0);
         let float: f64 = (0..1000).map(|_| 0.003).sum();
         assert_ne!(float, 3.0, "f64 drifts, which is why Cost exists");
+    }
+
+    #[test]
+    fn from_usd_rounds_half_away_from_zero_as_round_does() {
+        let mut values = vec![
+            0.0,
+            -0.0,
+            0.003,
+            0.1,
+            0.5e-12,
+            -0.5e-12,
+            1.5e-12,
+            -2.5e-12,
+            f64::from_bits(0.5e-12_f64.to_bits() - 1),
+            9e6,
+            -9e6,
+            9.2e6,
+            1e7,
+            1e14,
+            -1e14,
+            f64::MIN_POSITIVE,
+        ];
+        // A spread of magnitudes and fractions, both signs.
+        let mut v = 1e-13;
+        while v < 1e15 {
+            for f in [1.0, 1.5, 2.5, 3.333_333, 7.25, 9.999_999] {
+                values.push(v * f);
+                values.push(-v * f);
+            }
+            v *= 7.3;
+        }
+        for usd in values {
+            #[allow(clippy::cast_possible_truncation)]
+            let expected = (usd * 1e12).round() as i128;
+            assert_eq!(Cost::from_usd(usd).picodollars(), expected, "{usd:e}");
+        }
     }
 
     #[test]
