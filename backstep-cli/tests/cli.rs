@@ -206,8 +206,13 @@ fn cut_last_line_is_a_note() {
 fn corrupt_middle_line_is_an_error_naming_file_and_line() {
     let d = dir("corrupt");
     let mut lines: Vec<String> = agent_log(S).lines().map(String::from).collect();
-    lines[4] = lines[4][..50].to_string();
+    let whole = lines[4].clone();
+    lines[4] = whole.replacen("{", "{oops", 1);
     let bad = write(&d, "bad.jsonl", &(lines.join("\n") + "\n"));
+    // A line cut short and later ended with a newline (a run killed while
+    // writing it, then resumed) is skipped with a warning.
+    lines[4] = whole[..50].to_string();
+    let cut = write(&d, "cut.jsonl", &(lines.join("\n") + "\n"));
     for cmd in ["summary", "calls", "cost", "report"] {
         let mut args = vec![cmd, bad.as_str()];
         if cmd == "report" {
@@ -217,7 +222,15 @@ fn corrupt_middle_line_is_an_error_naming_file_and_line() {
         assert_eq!((r.code, r.stdout.as_str()), (2, ""), "{cmd}");
         assert_eq!(
             r.stderr.replace(&bad, "bad.jsonl"),
-            "backstep: error: bad.jsonl:5: not a JSON record: EOF while parsing a value at line 1 column 50\n",
+            "backstep: error: bad.jsonl:5: not a JSON record: key must be a string at line 1 column 2\n",
+            "{cmd}"
+        );
+        args[1] = cut.as_str();
+        let r = backstep(&args, None);
+        assert_eq!(r.code, 0, "{cmd}: {}", r.stderr);
+        assert_eq!(
+            r.stderr.replace(&cut, "cut.jsonl").lines().next().unwrap_or(""),
+            "backstep: note: cut.jsonl:5: a line cut off when its run stopped (not a JSON record: EOF while parsing a value at line 1 column 50); ignored it",
             "{cmd}"
         );
     }

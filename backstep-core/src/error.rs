@@ -49,8 +49,8 @@ impl std::error::Error for ValueError {}
 ///
 /// ```
 /// # use backstep_core as backstep;
-/// let err = backstep::Log::from_jsonl("{\"type\":\"call\"\nnot json\n{}").unwrap_err();
-/// assert!(err.to_string().starts_with("<memory>:1: "), "{err}");
+/// let err = backstep::Log::from_jsonl("{\"type\":\"call\"}\nnot json\n{}").unwrap_err();
+/// assert_eq!(err.to_string(), "<memory>:1: call record has no `duration_ms` field");
 /// ```
 #[derive(Debug)]
 pub enum LogError {

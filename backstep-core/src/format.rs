@@ -248,6 +248,19 @@ pub(crate) fn line_str(bytes: &[u8], number: usize) -> Result<&str, String> {
     })
 }
 
+/// Whether `text`, which did not parse, is a JSON value cut short (what a
+/// run killed while writing a line leaves), rather than something else.
+pub(crate) fn is_cut_json(text: &str) -> bool {
+    serde_json::from_str::<serde::de::IgnoredAny>(text).is_err_and(|e| e.is_eof())
+}
+
+/// Whether `bytes` are UTF-8 but for a character cut short at their end.
+pub(crate) fn is_cut_utf8(bytes: &[u8]) -> bool {
+    let text = bytes.strip_suffix(b"\n").unwrap_or(bytes);
+    let text = text.strip_suffix(b"\r").unwrap_or(text);
+    std::str::from_utf8(text).is_err_and(|e| e.error_len().is_none())
+}
+
 /// A warning for a session header written by a newer backstep, whose lines
 /// this one may read wrongly.
 pub(crate) fn format_warning(line: &Line, name: &std::path::Path, number: usize) -> Option<String> {

@@ -9,8 +9,8 @@ use std::time::Duration;
 use crate::call::{Call, Status};
 use crate::cost::Cost;
 use crate::error::LogError;
-use crate::format::{self, Interner, Line};
-use crate::lines::Lines;
+use crate::format::{self, Line};
+use crate::reader::LogReader;
 use crate::session::Session;
 
 /// A set of recorded calls with the sessions they belong to: the live
@@ -104,16 +104,15 @@ impl Log {
 
     /// Reads a log of about `len` bytes (0: unknown).
     fn read(reader: impl Read, name: &Path, len: u64) -> Result<Log, LogError> {
-        let mut lines = Lines::new(reader);
-        let io = |source| LogError::Io {
-            path: name.to_path_buf(),
-            source,
-        };
+        let mut lines = LogReader::new(reader, name);
         let mut log = Log::default();
         // Room for every call at once, estimated from the first chunk:
         // growing a vector of a million calls by doubling copies it ~20 times.
         if len > 0 {
-            let head = lines.peek().map_err(io)?;
+            let head = lines.peek().map_err(|source| LogError::Io {
+                path: name.to_path_buf(),
+                source,
+            })?;
             #[allow(clippy::naive_bytecount)] // one chunk once: no crate for it
             let count = head.iter().filter(|&&b| b == b'\n').count();
             if let Some(per_line) = head.len().checked_div(count) {
@@ -123,61 +122,10 @@ impl Log {
                 log.calls.reserve(estimate);
             }
         }
-        let mut interner = Interner::default();
-        let mut lineno = 0;
-        // A bad line is only an error once we know it is not the last one.
-        let mut pending: Option<(usize, String, bool)> = None;
-        while let Some(bytes) = lines.next_line().map_err(io)? {
-            lineno += 1;
-            let complete = bytes.ends_with(b"\n");
-            let parsed = match format::line_str(bytes, lineno) {
-                Ok(text) if text.trim().is_empty() => continue,
-                Ok(text) => format::parse_line(text, &mut interner),
-                Err(message) => Err(message),
-            };
-            if let Some(w) = parsed
-                .as_ref()
-                .ok()
-                .and_then(|l| format::format_warning(l, name, lineno))
-            {
-                log.warnings.push(w);
-            }
-            if let Some((line, message, _)) = pending.take() {
-                // A bad line right before a new session's header is the cut
-                // last line of a run that died, followed by the next run
-                // appending to the file: keep both runs, warn about the cut.
-                if matches!(parsed, Ok(Line::Session(_))) {
-                    log.warnings.push(format!(
-                        "{}:{line}: a line cut off when its run stopped ({message}); ignored it",
-                        name.display()
-                    ));
-                } else {
-                    return Err(LogError::Corrupt {
-                        path: name.to_path_buf(),
-                        line,
-                        message,
-                    });
-                }
-            }
-            match parsed {
-                Ok(line) => log.push_line(line),
-                Err(message) => pending = Some((lineno, message, complete)),
-            }
+        while let Some(line) = lines.next_line() {
+            log.push_line(line?);
         }
-        if let Some((line, message, complete)) = pending {
-            if complete {
-                return Err(LogError::Corrupt {
-                    path: name.to_path_buf(),
-                    line,
-                    message,
-                });
-            }
-            log.warnings.push(format!(
-                "{}:{line}: last line is cut off (the program stopped while writing it); ignored it and kept the {} calls before it",
-                name.display(),
-                log.calls.len()
-            ));
-        }
+        log.warnings = lines.take_warnings();
         log.sort();
         Ok(log)
     }

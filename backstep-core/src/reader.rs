@@ -109,8 +109,9 @@ impl Call {
 /// Reads a session log one [`Record`] at a time, in file order, holding one
 /// line in memory: for logs too large to load as a [`Log`](crate::Log).
 ///
-/// It judges lines as [`Log::open`](crate::Log::open) does: a last line cut
-/// off by a crash ends the iteration and is reported in
+/// It judges lines as [`Log::open`](crate::Log::open) does: a line cut off
+/// by a crash (the last line, one followed by a new session's header, or one
+/// ended later with a newline) is skipped and reported in
 /// [`LogReader::warnings`] (not on stderr: the caller decides), and any other
 /// line that is not a backstep record is one [`LogError::Corrupt`] naming the
 /// file and line, after which the iteration ends.
@@ -242,10 +243,27 @@ impl<R: Read> LogReader<R> {
     }
 }
 
-impl<R: Read> Iterator for LogReader<R> {
-    type Item = Result<Record, LogError>;
+impl<R: Read> LogReader<R> {
+    /// What is read ahead (for an estimate of the whole, before the first line).
+    pub(crate) fn peek(&mut self) -> std::io::Result<&[u8]> {
+        self.lines.peek()
+    }
 
-    fn next(&mut self) -> Option<Self::Item> {
+    /// The warnings so far, taken.
+    pub(crate) fn take_warnings(&mut self) -> Vec<String> {
+        std::mem::take(&mut self.warnings)
+    }
+
+    /// The next parsed line: how both `LogReader` and [`Log`](crate::Log)
+    /// read, so the two judge every line alike.
+    ///
+    /// A bad line waits to be judged until the next line is known. It is a
+    /// warning, not an error, when it is the last line and has no newline,
+    /// when the next line starts a new session (a run died mid-line and the
+    /// next one appended to the file), or when it is JSON cut short (a run
+    /// died mid-line and a resume, or the next run, ended it with a newline).
+    /// Any other bad line is one [`LogError::Corrupt`], and the end.
+    pub(crate) fn next_line(&mut self) -> Option<Result<Line, LogError>> {
         loop {
             if self.done {
                 return None;
@@ -274,16 +292,21 @@ impl<R: Read> Iterator for LogReader<R> {
                 }
             };
             self.line += 1;
-            if let Some((line, message, _)) = self.pending.take() {
-                self.done = true;
-                return Some(Err(self.corrupt(line, message)));
-            }
             let complete = bytes.ends_with(b"\n");
             let parsed = match format::line_str(bytes, self.line) {
                 Ok(text) if text.trim().is_empty() => continue,
-                Ok(text) => format::parse_line(text, &mut self.interner),
-                Err(message) => Err(message),
+                Ok(text) => format::parse_line(text, &mut self.interner)
+                    .map_err(|message| (message, complete && format::is_cut_json(text))),
+                Err(message) => Err((message, complete && format::is_cut_utf8(bytes))),
             };
+            if let Some((line, message, _)) = self.pending.take() {
+                if matches!(parsed, Ok(Line::Session(_))) {
+                    self.cut_off(line, &message);
+                } else {
+                    self.done = true;
+                    return Some(Err(self.corrupt(line, message)));
+                }
+            }
             match parsed {
                 Ok(line) => {
                     if let Some(w) = format::format_warning(&line, &self.name, self.line) {
@@ -292,11 +315,27 @@ impl<R: Read> Iterator for LogReader<R> {
                     if matches!(line, Line::Call(_)) {
                         self.calls += 1;
                     }
-                    return Some(Ok(Record::from(line)));
+                    return Some(Ok(line));
                 }
-                Err(message) => self.pending = Some((self.line, message, complete)),
+                Err((message, true)) => self.cut_off(self.line, &message),
+                Err((message, false)) => self.pending = Some((self.line, message, complete)),
             }
         }
+    }
+
+    fn cut_off(&mut self, line: usize, message: &str) {
+        self.warnings.push(format!(
+            "{}:{line}: a line cut off when its run stopped ({message}); ignored it",
+            self.name.display()
+        ));
+    }
+}
+
+impl<R: Read> Iterator for LogReader<R> {
+    type Item = Result<Record, LogError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        self.next_line().map(|r| r.map(Record::from))
     }
 }
 
@@ -353,5 +392,86 @@ mod tests {
             .map(|r| r.as_ref().unwrap().to_jsonl())
             .collect();
         assert_eq!(back, text);
+    }
+
+    const HEADER: &str = r#"{"type":"session","session":"b","name":null,"started_at":"2026-01-01T00:00:00.000000Z","pid":1,"backstep_version":"0.1.0","format":7}"#;
+
+    /// What `Log` makes of the same text: its calls' tools, its warnings and error.
+    fn read_as_log(text: &str) -> (usize, Vec<String>, Option<String>) {
+        match crate::Log::from_reader(text.as_bytes(), "t.jsonl") {
+            Ok(log) => (log.len(), log.warnings().to_vec(), None),
+            Err(e) => (0, Vec::new(), Some(e.to_string())),
+        }
+    }
+
+    #[test]
+    fn a_cut_line_before_a_new_session_or_ended_later_is_a_warning_as_in_log() {
+        let cut = &CALL[..50];
+        let other = CALL.replace("\"session\":\"s\"", "\"session\":\"b\"");
+        let garbage = "{oops";
+        for (text, warning) in [
+            // The next run appended its header after the cut line (blank
+            // lines between do not matter).
+            (
+                format!("{CALL}\n{garbage}\n\n{HEADER}\n{other}\n"),
+                "t.jsonl:2: a line cut off when its run stopped (not a JSON record: key must be a string at line 1 column 2); ignored it",
+            ),
+            // A resume ended the cut line with a newline and went on.
+            (
+                format!("{CALL}\n{cut}\n{other}\n"),
+                "t.jsonl:2: a line cut off when its run stopped (not a JSON record: EOF while parsing an object at line 1 column 50); ignored it",
+            ),
+        ] {
+            let (items, warnings) = read(&text);
+            assert!(items.iter().all(Result::is_ok), "{items:?}");
+            let calls = items.iter().filter(|r| matches!(r, Ok(Record::Call(_)))).count();
+            assert_eq!(calls, 2);
+            assert_eq!(warnings[0], warning);
+            assert_eq!(read_as_log(&text), (2, warnings, None));
+        }
+        // Garbage anywhere else is an error, in both.
+        let text = format!("{CALL}\n{garbage}\n{other}\n");
+        let (items, _) = read(&text);
+        let err = items.last().unwrap().as_ref().unwrap_err();
+        assert_eq!(
+            err,
+            "t.jsonl:2: not a JSON record: key must be a string at line 1 column 2"
+        );
+        assert_eq!(read_as_log(&text).2.as_deref(), Some(err.as_str()));
+    }
+
+    #[test]
+    fn warnings_come_in_line_order() {
+        let text = format!("{CALL}\n{{oops\n{HEADER}\n");
+        let (_, warnings) = read(&text);
+        assert_eq!(warnings.len(), 2);
+        assert!(
+            warnings[0].starts_with("t.jsonl:2: a line cut off"),
+            "{warnings:?}"
+        );
+        assert!(
+            warnings[1].starts_with("t.jsonl:3: session b was written in log format 7"),
+            "{warnings:?}"
+        );
+        assert_eq!(read_as_log(&text).1, warnings);
+    }
+
+    #[test]
+    fn a_character_cut_by_a_crash_is_a_cut_line() {
+        let mut bytes = format!("{CALL}\n").into_bytes();
+        let text = CALL.replace("\"t\"", "\"日本\"");
+        let at = text.find('本').unwrap() + 1; // inside the character
+        bytes.extend_from_slice(&text.as_bytes()[..at]);
+        bytes.push(b'\n');
+        bytes.extend_from_slice(format!("{CALL}\n").as_bytes());
+        let mut reader = LogReader::new(&bytes[..], "t.jsonl");
+        assert_eq!((&mut reader).flatten().count(), 2);
+        assert_eq!(reader.warnings().len(), 1);
+        assert!(
+            reader.warnings()[0]
+                .starts_with("t.jsonl:2: a line cut off when its run stopped (not UTF-8 text"),
+            "{:?}",
+            reader.warnings()
+        );
     }
 }

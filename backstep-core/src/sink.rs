@@ -95,8 +95,11 @@ impl FileSink {
             }
         };
         if written < total {
-            let rest = parts.concat();
-            self.write(&rest[written..]);
+            // Bytes, not `str`: the kernel may have stopped inside a character.
+            let rest: Vec<u8> = parts.iter().flat_map(|p| p.bytes()).skip(written).collect();
+            if let Err(e) = (&self.file).write_all(&rest) {
+                self.failed_with(&e);
+            }
         }
     }
 
