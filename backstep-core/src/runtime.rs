@@ -25,11 +25,9 @@ thread_local! {
     static LAST_PANIC: RefCell<Option<String>> = const { RefCell::new(None) };
     static THREAD_NAME: Arc<str> = thread_name();
     static LINE: RefCell<String> = RefCell::new(String::with_capacity(512));
-    /// The buffer inputs and outputs are serialized into, reused from call
-    /// to call, so a call allocates only what its record keeps.
-    static SCRATCH: Cell<Vec<u8>> = const { Cell::new(Vec::new()) };
-    /// Finished calls' boxes, reused (with their inputs buffer) by the next
-    /// calls on this thread: no allocation for the call in flight.
+    /// Finished calls' boxes, reused by the next calls on this thread with
+    /// their buffer (inputs, then the output, are serialized into it): no
+    /// allocation for the call in flight.
     // Boxes, not values: a call's `Inflight` must not move while `CURRENT`
     // points at it, and the box is what the call holds.
     #[allow(clippy::vec_box)]
@@ -71,7 +69,7 @@ fn pooled_box(start: Instant) -> Box<Inflight> {
 }
 
 /// Gives a finished call's box back to this thread's pool (its inputs
-/// buffer kept, as the scratch buffer is, unless a value over 1 MiB grew it:
+/// buffer kept, unless a value over 1 MiB grew it:
 /// a tool called with 64 KiB documents would otherwise regrow it every call).
 fn recycle(mut b: Box<Inflight>) {
     b.scope = None;
@@ -93,20 +91,6 @@ fn recycle(mut b: Box<Inflight>) {
             }
         }
     });
-}
-
-/// This thread's scratch buffer, empty (a nested use gets a new one).
-fn take_scratch() -> Vec<u8> {
-    SCRATCH.try_with(Cell::take).unwrap_or_default()
-}
-
-/// Returns the scratch buffer for the next call (not one grown past 1 MiB by
-/// a huge value: that memory would stay held by the thread).
-fn give_scratch(mut buf: Vec<u8>) {
-    if buf.capacity() <= 1 << 20 {
-        buf.clear();
-        let _ = SCRATCH.try_with(|s| s.set(buf));
-    }
 }
 
 fn thread_name() -> Arc<str> {
@@ -210,6 +194,15 @@ struct Inflight {
     scope: Option<Arc<crate::scope::Scope>>,
     /// The thread the call started on (taken by its record).
     thread: Option<Arc<str>>,
+}
+
+/// Where a finished call's output JSON is.
+#[derive(Clone, Copy)]
+enum Output<'a> {
+    /// Given apart from the inputs (`None`: `null`).
+    Given(Option<&'a [u8]>),
+    /// Written into the inputs buffer after the inputs, from this offset.
+    Appended(usize),
 }
 
 /// A call in flight. Finishing it (or dropping it) records it.
@@ -355,6 +348,10 @@ impl Active {
     }
 
     fn complete_with(&mut self, status: Status, output: Option<&[u8]>, error: Option<String>) {
+        self.complete_json(status, Output::Given(output), error);
+    }
+
+    fn complete_json(&mut self, status: Status, output: Output<'_>, error: Option<String>) {
         let Some(mut inner) = self.inner.take() else {
             return;
         };
@@ -364,16 +361,21 @@ impl Active {
         }
         let duration = inner.start.elapsed();
         // Inputs and output in one allocation of exactly their size.
-        let inputs: &[u8] = if inner.inputs.is_empty() {
-            b"{}"
-        } else {
-            &inner.inputs
+        let (json, split) = match output {
+            Output::Appended(split) => (inner.inputs.as_slice().to_vec(), split),
+            Output::Given(output) => {
+                let inputs: &[u8] = if inner.inputs.is_empty() {
+                    b"{}"
+                } else {
+                    &inner.inputs
+                };
+                let output = output.unwrap_or(b"null");
+                let mut json = Vec::with_capacity(inputs.len() + output.len());
+                json.extend_from_slice(inputs);
+                json.extend_from_slice(output);
+                (json, inputs.len())
+            }
         };
-        let output = output.unwrap_or(b"null");
-        let split = inputs.len();
-        let mut json = Vec::with_capacity(inputs.len() + output.len());
-        json.extend_from_slice(inputs);
-        json.extend_from_slice(output);
         let json = json.into_boxed_slice();
         // SAFETY: the buffer holds only what serde_json wrote (valid UTF-8,
         // as its writer guarantees), parameter names (Rust identifiers, so
@@ -557,11 +559,15 @@ impl Active {
     /// Records a normal return with `output` (serialized) as the output:
     /// written straight after the inputs, in the call's own buffer.
     pub fn finish_ok<T: Serialize + ?Sized>(&mut self, output: &T) {
-        if self.inner.is_some() {
-            let mut out = take_scratch();
-            write_json(&mut out, output);
-            self.complete_with(Status::Ok, Some(&out), None);
-            give_scratch(out);
+        if let Some(inner) = &mut *self.inner {
+            // Serialized right after the inputs, in the call's own buffer:
+            // the record's JSON is then one copy of that buffer.
+            if inner.inputs.is_empty() {
+                inner.inputs.extend_from_slice(b"{}");
+            }
+            let split = inner.inputs.len();
+            write_json(&mut inner.inputs, output);
+            self.complete_json(Status::Ok, Output::Appended(split), None);
         }
     }
 
