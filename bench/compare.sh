@@ -14,7 +14,7 @@
 # two-thread ones need the wall clock, so they wait (QUIET_WAIT seconds at
 # most) for the machine to be idle. Instructions per call (callgrind) are the
 # figure that does not move from run to run. Results: target/criterion/*/*/new/
-# estimates.json, target/backstep-bench/{memory,reader}.json and callgrind.txt; the
+# estimates.json, target/backstep-bench/{memory,reader,paired}.json and callgrind.txt; the
 # table is also written to target/backstep-bench/table.md.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -82,6 +82,8 @@ if [ -z "${SKIP_RUN:-}" ]; then
   crit '^small/(plain|floor_file|tracing_file|tool_file)$'
   crit '^large/(plain|floor_file|tracing_file|tool_file)$'
   crit '^(small|large)/(plain|floor_file|tool_file_bounded)$'
+  echo "== paired rounds" >&2
+  cargo bench -q --bench paired >&2
   # Two threads are timed on the wall clock: wait for the machine to be idle.
   wait_quiet
   crit '^contention/'

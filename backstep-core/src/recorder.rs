@@ -536,13 +536,12 @@ impl Recorder {
                 }
                 // The oldest call's slot takes the new one, which then turns
                 // to the back (when the deque is exactly full, the turn
-                // moves nothing). The old call is freed after the lock is
-                // let go: another recording thread need not wait for that.
+                // moves nothing): one copy of the call, not one out and one
+                // in. (Freeing the old one after letting go of the lock
+                // costs that second copy; two threads were not faster.)
                 if let Some(oldest) = mem.calls.front_mut() {
-                    let old = std::mem::replace(oldest, call);
+                    *oldest = call;
                     mem.calls.rotate_left(1);
-                    drop(mem);
-                    drop(old);
                     return;
                 }
             }
