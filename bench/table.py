@@ -216,6 +216,11 @@ def shape(group, label):
     cell = "n/a" if r is None else f"tracing's overhead is {r:.2f}× `#[tool]`'s (file)"
     if bound is not None:
         cell += f"; {bound:.2f}× the file floor's"
+    p = (PAIRED or {}).get(f"{group}/tracing_file")
+    if p:
+        cell += (f"; paired rounds, against `#[tool]` to a file with `memory_limit(1000)`: "
+                 f"**{p['median']:.2f}×** ({p['q1']:.2f}–{p['q3']:.2f})")
+        r = p["median"]
     row(f"{label}: tracing `#[instrument(ret)]`, JSON to a file", t(m["tracing_file"][0]),
         plus(m["tracing_file"][1]), n(instr_over(group, "tracing_file")), cell, "≥ 4×",
         verdict(None if r is None else r >= 4.0))

@@ -8,8 +8,9 @@
 //! median and quartiles over the rounds are reported.
 //!
 //! Pairs: the in-memory floor with `memory_limit(1000)`, then the file floor
-//! with a log file and `memory_limit(1000)`, each for the small and the large
-//! shape. `cargo bench --bench paired` prints them and writes
+//! with a log file and `memory_limit(1000)`, and that `#[tool]` with tracing's
+//! `#[instrument(ret)]` to a file (the ratio: tracing's overhead over
+//! `#[tool]`'s), each for the small and the large shape. `cargo bench --bench paired` prints them and writes
 //! `target/backstep-bench/paired.json`, which `bench/table.py` reads.
 
 use std::hint::black_box;
@@ -155,6 +156,28 @@ fn main() {
                 &name,
                 paired(calls, &mut [&mut plain, &mut floor, &mut tool], &mut after),
             );
+            if file {
+                // tracing against `#[tool]` to a file: how many times the
+                // overhead of `#[tool]` tracing's is.
+                let tracing_log = tracing_to_file();
+                let mut traced = || {
+                    if small {
+                        black_box(search_traced(black_box(QUERY), black_box(LIMIT)));
+                    } else {
+                        black_box(index_traced(black_box(&doc), black_box(STRIDE)));
+                    }
+                };
+                let mut after = || {
+                    truncate(tracing_log);
+                    truncate(&tool_log);
+                };
+                let name = format!("{}/tracing_file", if small { "small" } else { "large" });
+                let calls = if small { 5_000 } else { 20 };
+                report(
+                    &name,
+                    paired(calls, &mut [&mut plain, &mut tool, &mut traced], &mut after),
+                );
+            }
         }
     }
     let path = out_dir().join("paired.json");
