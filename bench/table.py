@@ -205,7 +205,7 @@ def shape(group, label):
         # is the one judged: the machine's drift cancels out within a round.
         p = (PAIRED or {}).get(f"{group}/{key}")
         if p:
-            cell += f"; paired rounds: **{p['median']:.2f}×** ({p['q1']:.2f}–{p['q3']:.2f})"
+            cell += f"; paired rounds: **{p['median']:.3f}×** ({p['q1']:.2f}–{p['q3']:.2f})"
             r = p["median"]
         row(f"{label}: `#[tool]`, {what}", t(m[key][0]), plus(m[key][1]),
             n(instr_over(group, key)), cell,
@@ -219,7 +219,7 @@ def shape(group, label):
     p = (PAIRED or {}).get(f"{group}/tracing_file")
     if p:
         cell += (f"; paired rounds, against `#[tool]` to a file with `memory_limit(1000)`: "
-                 f"**{p['median']:.2f}×** ({p['q1']:.2f}–{p['q3']:.2f})")
+                 f"**{p['median']:.3f}×** ({p['q1']:.2f}–{p['q3']:.2f})")
         r = p["median"]
     row(f"{label}: tracing `#[instrument(ret)]`, JSON to a file", t(m["tracing_file"][0]),
         plus(m["tracing_file"][1]), n(instr_over(group, "tracing_file")), cell, "≥ 4×",
