@@ -2,7 +2,7 @@
 # Runs every benchmark of issue 6 and prints one table: time per call, the
 # ratio to its baseline, the target and PASS/MISS.
 #
-#   bench/compare.sh                 # about 5 minutes on 2 cores
+#   bench/compare.sh                 # about 7 minutes on 2 cores
 #   WARM=2 MEASURE=10 bench/compare.sh
 #   SKIP_RUN=1 bench/compare.sh      # only rebuild the table from the last run
 #
@@ -52,6 +52,12 @@ wait_quiet() {
 
 if [ -z "${SKIP_RUN:-}" ]; then
   cargo bench --benches --no-run -q
+  # The commit measured (the table names it; paired.json must match it).
+  { git rev-parse --short HEAD; } >"$out/commit.tmp" 2>/dev/null || echo unknown >"$out/commit.tmp"
+  if [ -n "$(git status --porcelain --untracked-files=no 2>/dev/null)" ]; then
+    sed -i 's/$/-dirty/' "$out/commit.tmp"
+  fi
+  mv "$out/commit.tmp" "$out/commit"
   cut -d' ' -f1-3 /proc/loadavg >"$out/load-before"
   : >"$out/idle-at-start"
   rm -rf "$out/steps"

@@ -135,6 +135,15 @@ def verdict(ok):
     return "n/a" if ok is None else ("**PASS**" if ok else "**MISS**")
 
 
+def paired_verdict(p, meets):
+    """PASS/MISS by the paired median; "at the line" when the quartiles lie
+    on both sides of the target."""
+    v = verdict(meets(p["median"]))
+    if meets(p["q1"]) != meets(p["q3"]):
+        v += " (at the line: the quartiles straddle the target)"
+    return v
+
+
 rows = []
 
 
@@ -204,12 +213,12 @@ def shape(group, label):
         # Where paired rounds measured the same ratio (benches/paired.rs), it
         # is the one judged: the machine's drift cancels out within a round.
         p = (PAIRED or {}).get(f"{group}/{key}")
+        judged = verdict(None if r is None else r <= limit)
         if p:
-            cell += f"; paired rounds: **{p['median']:.3f}×** ({p['q1']:.2f}–{p['q3']:.2f})"
-            r = p["median"]
+            cell += f"; judged, paired rounds: **{p['median']:.3f}×** (quartiles {p['q1']:.2f}–{p['q3']:.2f})"
+            judged = paired_verdict(p, lambda x: x <= limit)
         row(f"{label}: `#[tool]`, {what}", t(m[key][0]), plus(m[key][1]),
-            n(instr_over(group, key)), cell,
-            f"≤ {limit}×", verdict(None if r is None else r <= limit))
+            n(instr_over(group, key)), cell, f"≤ {limit}×", judged)
     m = measured(group, "tracing_file", ("tracing_file", "tool_file", "floor_file"))
     r = ratio(m, "tracing_file", "tool_file")  # the default file mode
     bound = ratio(m, "tracing_file", "floor_file")
@@ -217,13 +226,14 @@ def shape(group, label):
     if bound is not None:
         cell += f"; {bound:.2f}× the file floor's"
     p = (PAIRED or {}).get(f"{group}/tracing_file")
+    judged = verdict(None if r is None else r >= 4.0)
     if p:
-        cell += (f"; paired rounds, against `#[tool]` to a file with `memory_limit(1000)`: "
-                 f"**{p['median']:.3f}×** ({p['q1']:.2f}–{p['q3']:.2f})")
-        r = p["median"]
+        cell += (f"; judged, paired rounds against `#[tool]` to a file with `memory_limit(1000)`: "
+                 f"**{p['median']:.3f}×** (quartiles {p['q1']:.2f}–{p['q3']:.2f})")
+        judged = paired_verdict(p, lambda x: x >= 4.0)
     row(f"{label}: tracing `#[instrument(ret)]`, JSON to a file", t(m["tracing_file"][0]),
         plus(m["tracing_file"][1]), n(instr_over(group, "tracing_file")), cell, "≥ 4×",
-        verdict(None if r is None else r >= 4.0))
+        judged)
 
 
 def best(group, name):
@@ -309,7 +319,7 @@ def machine():
                     break
     except OSError:
         pass
-    commit = os.environ.get("BENCH_COMMIT", "")
+    commit = os.environ.get("BENCH_COMMIT", "") or RUN_COMMIT
     if not commit:
         try:
             commit = subprocess.run(["git", "describe", "--always", "--dirty"],
@@ -336,7 +346,24 @@ def machine():
             f"load average before/after: {loads[0]} / {loads[1]}{idle}")
 
 
+def run_commit():
+    """The commit `compare.sh` measured, as it recorded it at the start."""
+    try:
+        with open(os.path.join(bench, "commit")) as f:
+            return f.read().strip()
+    except OSError:
+        return ""
+
+
+RUN_COMMIT = run_commit()
 PAIRED = load("paired.json")
+PAIRED_NOTE = ""
+if PAIRED and RUN_COMMIT and PAIRED.get("commit") != RUN_COMMIT:
+    # Paired rounds of another build than the criterion run: not mixed in.
+    PAIRED_NOTE = (f"paired.json is of commit {PAIRED.get('commit')}, not of this run's "
+                   f"{RUN_COMMIT}: left out (run `bench/compare.sh` again, or "
+                   "`cargo bench --bench paired` at the same commit).")
+    PAIRED = None
 print("| benchmark | time per call | over plain | instructions over plain | ratio | target | result |")
 print("|---|---|---|---|---|---|---|")
 row("tiny (`u64 -> u64`): plain function", t(crit("tiny", "plain")), "—", "—", "baseline", "", "")
@@ -364,6 +391,8 @@ print("Small: `(&str, usize) -> Vec<Hit>` (3 hits); large: 64 KiB `&str` in, 1,0
       "none): the tool should scale at least 0.8× as well as the floor for the same sink. "
       "\"The file floor's\" ratio for tracing is the most any recorder that does one `write` "
       "per call could reach.")
+if PAIRED_NOTE:
+    print(PAIRED_NOTE)
 if jq:
     drift = [c for c in jq["costs"] if c["drifts"]]
     if drift:
