@@ -537,11 +537,14 @@ impl Recorder {
                 // The oldest call's slot takes the new one, which then turns
                 // to the back (when the deque is exactly full, the turn
                 // moves nothing): one copy of the call, not one out and one
-                // in. (Freeing the old one after letting go of the lock
-                // costs that second copy; two threads were not faster.)
+                // in. Its JSON, the one allocation it owns, is freed after
+                // the lock is let go, which another thread may be waiting on.
                 if let Some(oldest) = mem.calls.front_mut() {
+                    let json = std::mem::take(&mut oldest.json);
                     *oldest = call;
                     mem.calls.rotate_left(1);
+                    drop(mem);
+                    drop(json);
                     return;
                 }
             }
