@@ -54,74 +54,29 @@ fn unfiled(g: &mut Group<'_>, small: bool) {
     let mut buf = Vec::with_capacity(1024);
 
     g.bench_function("plain", |b| {
-        b.iter_custom(|iters| {
-            measure(iters, || {
-                if small {
-                    black_box(search_plain(black_box(QUERY), black_box(LIMIT)));
-                } else {
-                    black_box(index_plain(black_box(&doc), black_box(STRIDE)));
-                }
-            })
-        });
+        b.iter_custom(|iters| measure(iters, || call_plain(small, &doc)));
     });
     g.bench_function("floor_mem", |b| {
-        b.iter_custom(|iters| {
-            measure(iters, || {
-                if small {
-                    black_box(search_floor(&mut buf, black_box(QUERY), black_box(LIMIT)));
-                } else {
-                    black_box(index_floor(&mut buf, black_box(&doc), black_box(STRIDE)));
-                }
-            })
-        });
+        b.iter_custom(|iters| measure(iters, || call_floor(small, &mut buf, None, &doc)));
     });
     g.bench_function("floor_file", |b| {
         b.iter_custom(|iters| {
             measure_then_truncate(iters, &floor_path, || {
-                if small {
-                    black_box(search_floor_file(
-                        &mut buf,
-                        &floor_file,
-                        black_box(QUERY),
-                        black_box(LIMIT),
-                    ));
-                } else {
-                    black_box(index_floor_file(
-                        &mut buf,
-                        &floor_file,
-                        black_box(&doc),
-                        black_box(STRIDE),
-                    ));
-                }
+                call_floor(small, &mut buf, Some(&floor_file), &doc);
             })
         });
     });
-    let tool = |doc: &str| {
-        if small {
-            black_box(search_tool(black_box(QUERY), black_box(LIMIT)));
-        } else {
-            black_box(index_tool(black_box(doc), black_box(STRIDE)));
-        }
-    };
     g.bench_function("tool_off", |b| {
         mode_off();
-        b.iter_custom(|iters| measure(iters, || tool(&doc)));
+        b.iter_custom(|iters| measure(iters, || call_tool(small, &doc)));
     });
     g.bench_function("tool_mem", |b| {
         mode_memory();
-        b.iter_custom(|iters| measure(iters, || tool(&doc)));
+        b.iter_custom(|iters| measure(iters, || call_tool(small, &doc)));
     });
     g.bench_function("tracing_file", |b| {
         let path = tracing_to_file();
-        b.iter_custom(|iters| {
-            measure_then_truncate(iters, path, || {
-                if small {
-                    black_box(search_traced(black_box(QUERY), black_box(LIMIT)));
-                } else {
-                    black_box(index_traced(black_box(&doc), black_box(STRIDE)));
-                }
-            })
-        });
+        b.iter_custom(|iters| measure_then_truncate(iters, path, || call_traced(small, &doc)));
     });
 }
 
@@ -129,20 +84,13 @@ fn unfiled(g: &mut Group<'_>, small: bool) {
 /// too (the default), then only the newest `MEMORY_LIMIT`.
 fn filed(g: &mut Group<'_>, small: bool) {
     let doc = document();
-    let tool = |doc: &str| {
-        if small {
-            black_box(search_tool(black_box(QUERY), black_box(LIMIT)));
-        } else {
-            black_box(index_tool(black_box(doc), black_box(STRIDE)));
-        }
-    };
     g.bench_function("tool_file", |b| {
         let path = mode_file();
-        b.iter_custom(|iters| measure_then_truncate(iters, &path, || tool(&doc)));
+        b.iter_custom(|iters| measure_then_truncate(iters, &path, || call_tool(small, &doc)));
     });
     g.bench_function("tool_file_bounded", |b| {
         let path = mode_file_bounded();
-        b.iter_custom(|iters| measure_then_truncate(iters, &path, || tool(&doc)));
+        b.iter_custom(|iters| measure_then_truncate(iters, &path, || call_tool(small, &doc)));
     });
 }
 
@@ -152,15 +100,7 @@ fn bounded(g: &mut Group<'_>, small: bool) {
     let doc = document();
     g.bench_function("tool_mem_bounded", |b| {
         mode_memory_bounded();
-        b.iter_custom(|iters| {
-            measure(iters, || {
-                if small {
-                    black_box(search_tool(black_box(QUERY), black_box(LIMIT)));
-                } else {
-                    black_box(index_tool(black_box(&doc), black_box(STRIDE)));
-                }
-            })
-        });
+        b.iter_custom(|iters| measure(iters, || call_tool(small, &doc)));
     });
 }
 

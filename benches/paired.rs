@@ -13,7 +13,6 @@
 //! `#[tool]`'s), each for the small and the large shape. `cargo bench --bench paired` prints them and writes
 //! `target/backstep-bench/paired.json`, which `bench/table.py` reads.
 
-use std::hint::black_box;
 use std::time::Duration;
 
 #[path = "common/mod.rs"]
@@ -157,44 +156,9 @@ fn main() {
         };
         for small in [true, false] {
             let calls = if small { 20_000 } else { 100 };
-            let mut plain = || {
-                if small {
-                    black_box(search_plain(black_box(QUERY), black_box(LIMIT)));
-                } else {
-                    black_box(index_plain(black_box(&doc), black_box(STRIDE)));
-                }
-            };
-            let mut floor = || match (small, file) {
-                (true, false) => drop(black_box(search_floor(
-                    &mut buf,
-                    black_box(QUERY),
-                    black_box(LIMIT),
-                ))),
-                (false, false) => drop(black_box(index_floor(
-                    &mut buf,
-                    black_box(&doc),
-                    black_box(STRIDE),
-                ))),
-                (true, true) => drop(black_box(search_floor_file(
-                    &mut buf,
-                    &floor_file,
-                    black_box(QUERY),
-                    black_box(LIMIT),
-                ))),
-                (false, true) => drop(black_box(index_floor_file(
-                    &mut buf,
-                    &floor_file,
-                    black_box(&doc),
-                    black_box(STRIDE),
-                ))),
-            };
-            let mut tool = || {
-                if small {
-                    black_box(search_tool(black_box(QUERY), black_box(LIMIT)));
-                } else {
-                    black_box(index_tool(black_box(&doc), black_box(STRIDE)));
-                }
-            };
+            let mut plain = || call_plain(small, &doc);
+            let mut floor = || call_floor(small, &mut buf, file.then_some(&floor_file), &doc);
+            let mut tool = || call_tool(small, &doc);
             // Both files emptied between rounds, outside the timing.
             let mut after = || {
                 truncate(&floor_path);
@@ -220,13 +184,7 @@ fn main() {
                 // tracing against `#[tool]` to a file: the ratio is
                 // tracing's overhead over `#[tool]`'s.
                 let tracing_log = tracing_to_file();
-                let mut traced = || {
-                    if small {
-                        black_box(search_traced(black_box(QUERY), black_box(LIMIT)));
-                    } else {
-                        black_box(index_traced(black_box(&doc), black_box(STRIDE)));
-                    }
-                };
+                let mut traced = || call_traced(small, &doc);
                 let mut after = || {
                     truncate(tracing_log);
                     truncate(&tool_log);

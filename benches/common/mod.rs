@@ -7,6 +7,7 @@
 #![allow(dead_code)]
 
 use std::fs::{File, OpenOptions};
+use std::hint::black_box;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Barrier, Mutex, OnceLock, PoisonError};
@@ -209,6 +210,66 @@ fn write_line(mut file: &File, line: &[u8]) {
 
 // ---------------------------------------------------------------------------
 // Where bench output goes.
+
+/// One call of the small (`search_*`) or large (`index_*`) shape, with its
+/// arguments and result behind `black_box`: the same call for every bench.
+#[inline]
+pub fn call_plain(small: bool, doc: &str) {
+    if small {
+        black_box(search_plain(black_box(QUERY), black_box(LIMIT)));
+    } else {
+        black_box(index_plain(black_box(doc), black_box(STRIDE)));
+    }
+}
+
+/// [`call_plain`] through the floor: into `buf`, and to `file` when given.
+#[inline]
+pub fn call_floor(small: bool, buf: &mut Vec<u8>, file: Option<&File>, doc: &str) {
+    match (small, file) {
+        (true, None) => drop(black_box(search_floor(
+            buf,
+            black_box(QUERY),
+            black_box(LIMIT),
+        ))),
+        (false, None) => drop(black_box(index_floor(
+            buf,
+            black_box(doc),
+            black_box(STRIDE),
+        ))),
+        (true, Some(f)) => drop(black_box(search_floor_file(
+            buf,
+            f,
+            black_box(QUERY),
+            black_box(LIMIT),
+        ))),
+        (false, Some(f)) => drop(black_box(index_floor_file(
+            buf,
+            f,
+            black_box(doc),
+            black_box(STRIDE),
+        ))),
+    }
+}
+
+/// [`call_plain`] through `#[tool]`.
+#[inline]
+pub fn call_tool(small: bool, doc: &str) {
+    if small {
+        black_box(search_tool(black_box(QUERY), black_box(LIMIT)));
+    } else {
+        black_box(index_tool(black_box(doc), black_box(STRIDE)));
+    }
+}
+
+/// [`call_plain`] through tracing's `#[instrument(ret)]`.
+#[inline]
+pub fn call_traced(small: bool, doc: &str) {
+    if small {
+        black_box(search_traced(black_box(QUERY), black_box(LIMIT)));
+    } else {
+        black_box(index_traced(black_box(doc), black_box(STRIDE)));
+    }
+}
 
 /// `target/backstep-bench/` (or under `CARGO_TARGET_DIR`), created.
 #[must_use]
