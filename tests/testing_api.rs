@@ -60,6 +60,13 @@ async fn ask(id: u32) -> u32 {
     u32::try_from(found.len()).unwrap_or(0) + id
 }
 
+/// Asserts that `f` fails with a message starting with `start`.
+#[track_caller]
+fn fails_with(f: impl FnOnce() + std::panic::UnwindSafe, start: &str) {
+    let msg = failure(f);
+    assert!(msg.starts_with(start), "{msg}");
+}
+
 /// The panic message of `f`, which must panic.
 fn failure(f: impl FnOnce() + std::panic::UnwindSafe) -> String {
     let payload = std::panic::catch_unwind(f).expect_err("the assertion should have failed");
@@ -214,12 +221,13 @@ fn counts_pass_and_fail_with_the_table() {
         ),
         "{msg}"
     );
-    let msg = failure(|| assert_not_called!(rec, summarize));
-    assert!(msg.starts_with("expected `summarize` not to be called, but it was called 1 time(s)\ncaptured calls (6):"), "{msg}");
-    let msg = failure(|| assert_called!(rec, delete_file));
-    assert!(
-        msg.starts_with("expected `delete_file` to be called, but it was not\n"),
-        "{msg}"
+    fails_with(
+        || assert_not_called!(rec, summarize),
+        "expected `summarize` not to be called, but it was called 1 time(s)\ncaptured calls (6):",
+    );
+    fails_with(
+        || assert_called!(rec, delete_file),
+        "expected `delete_file` to be called, but it was not\n",
     );
 }
 
@@ -235,17 +243,10 @@ fn called_with_matches_part_of_the_arguments_as_json() {
     );
     assert_called_with!(rec, search, limit = 2_u64);
     assert_called_with!(rec, "search", query = "rust");
-    let msg = failure(|| assert_called_with!(rec, send_email, to = "b@example.com"));
-    assert!(
-        msg.starts_with("expected a call of `send_email` with to = \"b@example.com\", but none of its 2 call(s) matched\ncaptured calls (6):"),
-        "{msg}"
-    );
-    let msg = failure(|| assert_called_with!(rec, delete_file, path = "/"));
-    assert!(
-        msg.starts_with(
-            "expected a call of `delete_file` with path = \"/\", but it was never called\n"
-        ),
-        "{msg}"
+    fails_with(|| assert_called_with!(rec, send_email, to = "b@example.com"), "expected a call of `send_email` with to = \"b@example.com\", but none of its 2 call(s) matched\ncaptured calls (6):");
+    fails_with(
+        || assert_called_with!(rec, delete_file, path = "/"),
+        "expected a call of `delete_file` with path = \"/\", but it was never called\n",
     );
 }
 
@@ -257,13 +258,7 @@ fn called_with_a_name_no_call_has_lists_the_recorded_inputs() {
     }
     let rec = sample();
     tick();
-    let msg = failure(|| assert_called_with!(rec, search, qurey = "rust"));
-    assert!(
-        msg.starts_with(
-            "expected a call of `search` with qurey = \"rust\", but no call of `search` has an input named `qurey`; its inputs are `query`, `limit`\ncaptured calls (7):"
-        ),
-        "{msg}"
-    );
+    fails_with(|| assert_called_with!(rec, search, qurey = "rust"), "expected a call of `search` with qurey = \"rust\", but no call of `search` has an input named `qurey`; its inputs are `query`, `limit`\ncaptured calls (7):");
     // Known names that do not match, together with unknown ones: only the
     // unknown ones are named, the inputs are in parameter order.
     let msg = failure(|| {
@@ -275,27 +270,12 @@ fn called_with_a_name_no_call_has_lists_the_recorded_inputs() {
         ),
         "{msg}"
     );
-    let msg = failure(|| assert_called_with!(rec, Agent::fetch, uri = "https://example.com"));
-    assert!(
-        msg.starts_with(
-            "expected a call of `fetch` with uri = \"https://example.com\", but no call of `fetch` has an input named `uri`; its inputs are `url`\n"
-        ),
-        "{msg}"
-    );
-    let msg = failure(|| assert_called_with!(rec, tick, n = 1));
-    assert!(
-        msg.starts_with(
-            "expected a call of `tick` with n = 1, but no call of `tick` has an input named `n`; its calls have no recorded inputs\n"
-        ),
-        "{msg}"
-    );
+    fails_with(|| assert_called_with!(rec, Agent::fetch, uri = "https://example.com"), "expected a call of `fetch` with uri = \"https://example.com\", but no call of `fetch` has an input named `uri`; its inputs are `url`\n");
+    fails_with(|| assert_called_with!(rec, tick, n = 1), "expected a call of `tick` with n = 1, but no call of `tick` has an input named `n`; its calls have no recorded inputs\n");
     // A known name with a value no call had is a plain mismatch.
-    let msg = failure(|| assert_called_with!(rec, search, query = "go"));
-    assert!(
-        msg.starts_with(
-            "expected a call of `search` with query = \"go\", but none of its 1 call(s) matched\n"
-        ),
-        "{msg}"
+    fails_with(
+        || assert_called_with!(rec, search, query = "go"),
+        "expected a call of `search` with query = \"go\", but none of its 1 call(s) matched\n",
     );
 }
 
@@ -364,16 +344,8 @@ fn sequences_in_order_and_exact() {
     assert_sequence!(rec, [plan, search, summarize]);
     assert_sequence!(rec, [plan, send_email, Agent::fetch]);
     assert_sequence!(rec, exact [plan, search, summarize, send_email, send_email, "fetch"]);
-    let msg = failure(|| assert_sequence!(rec, [summarize, search]));
-    assert!(
-        msg.starts_with("expected the calls [\"summarize\", \"search\"] in this order; after [\"summarize\"], `search` did not follow\n"),
-        "{msg}"
-    );
-    let msg = failure(|| assert_sequence!(rec, exact [plan, search]));
-    assert!(
-        msg.starts_with("expected exactly the calls [\"plan\", \"search\"], but got [\"plan\", \"search\", \"summarize\", \"send_email\", \"send_email\", \"fetch\"]\n"),
-        "{msg}"
-    );
+    fails_with(|| assert_sequence!(rec, [summarize, search]), "expected the calls [\"summarize\", \"search\"] in this order; after [\"summarize\"], `search` did not follow\n");
+    fails_with(|| assert_sequence!(rec, exact [plan, search]), "expected exactly the calls [\"plan\", \"search\"], but got [\"plan\", \"search\", \"summarize\", \"send_email\", \"send_email\", \"fetch\"]\n");
 }
 
 #[test]

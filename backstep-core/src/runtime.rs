@@ -344,10 +344,7 @@ impl Active {
             (Status::Error, None, Some(inner)) => inner.error_json.take(),
             (_, output, _) => output,
         };
-        self.complete_with(status, output.as_deref().map(str::as_bytes), error);
-    }
-
-    fn complete_with(&mut self, status: Status, output: Option<&[u8]>, error: Option<String>) {
+        let output = output.as_deref().map(str::as_bytes);
         self.complete_json(status, Output::Given(output), error);
     }
 
