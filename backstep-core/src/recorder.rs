@@ -48,7 +48,17 @@ thread_local! {
 }
 
 /// Sequence numbers are unique and increasing for the whole process.
-static SEQ: AtomicU64 = AtomicU64::new(0);
+///
+/// Every call writes it, so it has a cache line of its own: next to the
+/// switches every call reads (`STATE`, `REPLAYING`, ...), each write on one
+/// core made the other core miss on all of them.
+static SEQ: OwnLine<AtomicU64> = OwnLine(AtomicU64::new(0));
+
+/// A value alone on its cache lines: 128 bytes, as x86 cores fetch lines in
+/// pairs. For what one thread writes on every call while others read their
+/// neighbours.
+#[repr(align(128))]
+struct OwnLine<T>(T);
 
 pub(crate) static WARNED_WRITE: AtomicBool = AtomicBool::new(false);
 pub(crate) static WARNED_OPEN: AtomicBool = AtomicBool::new(false);
@@ -89,6 +99,9 @@ impl Totals {
     }
 }
 
+/// Aligned as [`OwnLine`], so its `Mutex`, locked by every call, shares no
+/// cache line with the fields of [`Recorder`] every call reads.
+#[repr(align(128))]
 struct Memory {
     sessions: Vec<Session>,
     calls: std::collections::VecDeque<Call>,
@@ -168,7 +181,7 @@ pub(crate) fn known_off() -> bool {
 }
 
 pub(crate) fn next_seq() -> u64 {
-    SEQ.fetch_add(1, Ordering::Relaxed)
+    SEQ.0.fetch_add(1, Ordering::Relaxed)
 }
 
 /// A switch's value that is not one backstep knows: said once on stderr,
@@ -572,17 +585,18 @@ impl Recorder {
     fn write_line(&self, line: &[&str]) {
         let generation = self.file_generation.load(Ordering::Acquire);
         if !self.header_pending.load(Ordering::Acquire) {
-            let cached = FILE_CACHE
-                .try_with(|c| {
-                    let c = c.borrow();
-                    (c.0 == generation).then(|| c.1.clone())
-                })
-                .ok()
-                .flatten();
-            if let Some(file) = cached {
-                if let Some(file) = file {
+            // Written through the thread's reference, not a clone of it: a
+            // clone's count would be one more cache line the threads pass
+            // back and forth on every call.
+            let written = FILE_CACHE.try_with(|c| {
+                let c = c.borrow();
+                let fresh = c.0 == generation;
+                if let (true, Some(file)) = (fresh, &c.1) {
                     file.write_parts(line);
                 }
+                fresh
+            });
+            if written == Ok(true) {
                 return;
             }
         }
