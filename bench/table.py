@@ -266,9 +266,18 @@ def contention():
         if floor:
             fs = scale[floor][2]
             if s is not None and fs is not None:
-                cmp = f"floor: {fs:.2f}×"
+                cmp = f"floor: {fs:.2f}× ({s / fs:.2f}× the floor's)"
                 tgt = "≥ 0.8 × the floor's"
                 ok = verdict(s >= 0.8 * fs)
+            # Paired rounds (benches/paired.rs) time one and two threads of the
+            # floor and the tool back to back: judged by them where present.
+            p = PAIRED and PAIRED.get(f"contention/{k}")
+            if p:
+                cmp += (f"; judged, paired rounds: **{p['median']:.3f}×** the floor's scaling "
+                        f"(quartiles {p['q1']:.2f}–{p['q3']:.2f}; the plain function scaled "
+                        f"{p['control']:.2f}× in them)")
+                tgt = "≥ 0.8 × the floor's"
+                ok = paired_verdict(p, lambda x: x >= 0.8)
         row(f"2 threads: {names[k]}", f"{t(one)} → {t(two)}",
             "n/a" if s is None else f"throughput {s:.2f}× 1 thread", "", cmp, tgt, ok)
 
@@ -386,7 +395,9 @@ print("Small: `(&str, usize) -> Vec<Hit>` (3 hits); large: 64 KiB `&str` in, 1,0
       f"{(PAIRED and next(iter(PAIRED.values()))['rounds']) or 41} rounds each timing the plain function, the floor and `#[tool]` back to back "
       "(milliseconds apart, on the thread's CPU clock); the median of the per-round ratios, "
       "with its quartiles, is the one judged where there is one: this VM's speed moves by tens of percent "
-      "in the seconds between two criterion benchmarks. Instructions: callgrind, exact, user space only (the `write` "
+      "in the seconds between two criterion benchmarks. For two threads, paired rounds time the plain "
+      "function, the floor and `#[tool]` on one thread and on two, about 15 ms each on the wall clock, "
+      "and judge the tool's scaling over the floor's in each round. Instructions: callgrind, exact, user space only (the `write` "
       "and page faults are not in them). The 2-thread target is set here (the issue names "
       "none): the tool should scale at least 0.8× as well as the floor for the same sink. "
       "\"The file floor's\" ratio for tracing is the most any recorder that does one `write` "

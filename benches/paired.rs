@@ -10,9 +10,14 @@
 //! Pairs: the in-memory floor with `memory_limit(1000)`, then the file floor
 //! with a log file and `memory_limit(1000)`, and that `#[tool]` with tracing's
 //! `#[instrument(ret)]` to a file (the ratio: tracing's overhead over
-//! `#[tool]`'s), each for the small and the large shape. `cargo bench --bench paired` prints them and writes
-//! `target/backstep-bench/paired.json`, which `bench/table.py` reads.
+//! `#[tool]`'s), each for the small and the large shape. Then two threads
+//! (see [`paired_scaling`]): how `#[tool]` scales from one thread to two,
+//! over how the floor does, in memory and to a file. `cargo bench --bench
+//! paired` prints them and writes `target/backstep-bench/paired.json`, which
+//! `bench/table.py` reads.
 
+use std::fs::File;
+use std::path::Path;
 use std::time::Duration;
 
 #[path = "common/mod.rs"]
@@ -48,8 +53,10 @@ fn quartiles(mut v: Vec<f64>) -> Option<[f64; 3]> {
 /// plain function: no overhead to divide by).
 struct Measured {
     ratios: Vec<f64>,
-    medians: [f64; 3],
+    medians: Vec<f64>,
     dropped: usize,
+    /// For two threads: the median of the plain function's own scaling.
+    control: Option<f64>,
 }
 
 /// Times `calls` calls of each of `fs` per round, for [`ROUNDS`] rounds, each
@@ -84,11 +91,67 @@ fn paired(calls: u64, fs: &mut [&mut dyn FnMut(); 3], after: &mut dyn FnMut()) -
             dropped += 1;
         }
     }
-    let medians = times.map(|v| quartiles(v).map_or(f64::NAN, |q| q[1]));
     Measured {
         ratios,
-        medians,
+        medians: medians(times),
         dropped,
+        control: None,
+    }
+}
+
+/// The median of each of `times`.
+fn medians<const N: usize>(times: [Vec<f64>; N]) -> Vec<f64> {
+    times
+        .into_iter()
+        .map(|v| quartiles(v).map_or(f64::NAN, |q| q[1]))
+        .collect()
+}
+
+/// Two-thread scaling in paired rounds. `runs` time a number of calls
+/// (split over the threads, wall clock; at least `calls`, as many as take
+/// about 15 ms) of: the plain function, the floor and `#[tool]`, each on one
+/// thread then on two. Each round runs all
+/// six in the next of twelve orders (every rotation, both ways), so a
+/// second core that comes and goes weighs on all of them alike. The ratio of
+/// a round is `#[tool]`'s scaling over the floor's,
+/// `(tool_1t / tool_2t) / (floor_1t / floor_2t)`; the plain function's own
+/// scaling is the control, which says whether the second core was there.
+fn paired_scaling(
+    calls: u64,
+    runs: &mut [&mut dyn FnMut(u64) -> Duration; 6],
+    after: &mut dyn FnMut(),
+) -> Measured {
+    const ROUNDS: usize = 48;
+    // Each run takes about 15 ms, whatever its speed: waking the threads
+    // costs tens of microseconds, which must not weigh on the fast ones.
+    let warm = calls.max(MEMORY_LIMIT as u64 + 1);
+    let calls = runs.each_mut().map(|run| {
+        let t = run(warm).as_secs_f64();
+        ((warm as f64 * 0.015 / t) as u64).max(warm)
+    });
+    after();
+    let mut ratios = Vec::with_capacity(ROUNDS);
+    let mut controls = Vec::with_capacity(ROUNDS);
+    let mut times: [Vec<f64>; 6] = Default::default();
+    for round in 0..ROUNDS {
+        let mut t = [0.0; 6];
+        for k in 0..6 {
+            let step = (round / 2 + k) % 6;
+            let i = if round % 2 == 0 { step } else { 5 - step };
+            t[i] = runs[i](calls[i]).as_secs_f64() * 1e9 / calls[i] as f64;
+        }
+        after();
+        for i in 0..6 {
+            times[i].push(t[i]);
+        }
+        ratios.push((t[4] / t[5]) / (t[2] / t[3]));
+        controls.push(t[0] / t[1]);
+    }
+    Measured {
+        ratios,
+        medians: medians(times),
+        dropped: 0,
+        control: quartiles(controls).map(|q| q[1]),
     }
 }
 
@@ -113,15 +176,83 @@ fn commit() -> String {
     }
 }
 
+/// Two-thread scaling of the small shape in paired rounds ([`paired_scaling`]),
+/// with the recorder as it is set up now (in memory, or `file`).
+fn scaling(
+    file: bool,
+    doc: &str,
+    floor_path: &Path,
+    floor_file: &File,
+    tool_log: &Path,
+) -> Measured {
+    let plain = |_: &mut Vec<u8>| call_plain(true, doc);
+    let floor = |buf: &mut Vec<u8>| call_floor(true, buf, file.then_some(floor_file), doc);
+    let tool = |_: &mut Vec<u8>| call_tool(true, doc);
+    std::thread::scope(|s| {
+        let workers = [
+            Workers::new(s, 1, &plain),
+            Workers::new(s, 2, &plain),
+            Workers::new(s, 1, &floor),
+            Workers::new(s, 2, &floor),
+            Workers::new(s, 1, &tool),
+            Workers::new(s, 2, &tool),
+        ];
+        let [p1, p2, f1, f2, t1, t2] = &workers;
+        let m = paired_scaling(
+            10_000,
+            &mut [
+                &mut |n| p1.run(n),
+                &mut |n| p2.run(n),
+                &mut |n| f1.run(n),
+                &mut |n| f2.run(n),
+                &mut |n| t1.run(n),
+                &mut |n| t2.run(n),
+            ],
+            &mut || {
+                truncate(floor_path);
+                if file {
+                    truncate(tool_log);
+                }
+            },
+        );
+        for w in workers {
+            w.stop();
+        }
+        m
+    })
+}
+
+/// Which of the pairs `cargo bench -- FILTER` asks for: all of them with no
+/// filter or one that names this bench (`paired`), else those whose name
+/// (`small/tool_mem_bounded`, `contention/tool_file_bounded`, ...) contains
+/// one of its words; `None` when it names none of them.
+fn wanted() -> Option<impl Fn(&str) -> bool> {
+    const NAMES: [&str; 8] = [
+        "small/tool_mem_bounded",
+        "large/tool_mem_bounded",
+        "contention/tool_mem_bounded",
+        "small/tool_file_bounded",
+        "small/tracing_file",
+        "large/tool_file_bounded",
+        "large/tracing_file",
+        "contention/tool_file_bounded",
+    ];
+    let words = filter_words();
+    let all = words.is_empty() || words.iter().any(|w| "paired".contains(w.as_str()));
+    let wants = move |name: &str| all || words.iter().any(|w| name.contains(w.as_str()));
+    NAMES.iter().any(|n| wants(n)).then_some(wants)
+}
+
 fn main() {
-    if filtered_out("paired") {
+    let Some(wanted) = wanted() else {
         return;
-    }
+    };
+    let every = wanted("every pair");
     let doc = document();
     let mut buf = Vec::with_capacity(1024);
     let (floor_path, floor_file) = append_file("paired-floor.jsonl");
     let mut results = Vec::new();
-    let mut report = |name: &str, labels: [&str; 3], m: Measured| {
+    let mut report = |name: &str, labels: &[&str], ratio: &str, m: Measured| {
         let Some([q1, median, q3]) = quartiles(m.ratios.clone()) else {
             println!(
                 "paired: {name}: every round left out ({} rounds had no overhead to divide by)",
@@ -129,23 +260,35 @@ fn main() {
             );
             return;
         };
-        let [a, b, c] = labels;
+        let times: Vec<String> = labels
+            .iter()
+            .zip(&m.medians)
+            .map(|(l, t)| format!("{l} {t:.1} ns"))
+            .collect();
+        let control = m
+            .control
+            .map(|c| format!("; plain 1t/2t {c:.3}x"))
+            .unwrap_or_default();
         println!(
-            "paired: {name:<18} {a} {:>9.1} ns  {b} {:>9.1} ns  {c} {:>9.1} ns  ({c} - {a}) / ({b} - {a}) = {median:.3}x (quartiles {q1:.3}-{q3:.3}; {} rounds, {} left out)",
-            m.medians[0],
-            m.medians[1],
-            m.medians[2],
-            m.ratios.len(),
-            m.dropped
-        );
-        results.push(format!(
-            r#""{name}":{{"median":{median},"q1":{q1},"q3":{q3},"rounds":{},"dropped":{},"{a}_ns":{},"{b}_ns":{},"{c}_ns":{}}}"#,
+            "paired: {name:<28} {}  {ratio} = {median:.3}x (quartiles {q1:.3}-{q3:.3}; {} rounds, {} left out{control})",
+            times.join("  "),
             m.ratios.len(),
             m.dropped,
-            m.medians[0],
-            m.medians[1],
-            m.medians[2]
-        ));
+        );
+        let mut fields = vec![
+            format!(r#""median":{median},"q1":{q1},"q3":{q3}"#),
+            format!(r#""rounds":{},"dropped":{}"#, m.ratios.len(), m.dropped),
+        ];
+        fields.extend(
+            labels
+                .iter()
+                .zip(&m.medians)
+                .map(|(l, t)| format!(r#""{l}_ns":{t}"#)),
+        );
+        if let Some(c) = m.control {
+            fields.push(format!(r#""control":{c}"#));
+        }
+        results.push(format!(r#""{name}":{{{}}}"#, fields.join(",")));
     };
     for file in [false, true] {
         let tool_log = if file {
@@ -175,12 +318,16 @@ fn main() {
                     "tool_mem_bounded"
                 }
             );
-            report(
-                &name,
-                ["plain", "floor", "tool"],
-                paired(calls, &mut [&mut plain, &mut floor, &mut tool], &mut after),
-            );
-            if file {
+            if wanted(&name) {
+                report(
+                    &name,
+                    &["plain", "floor", "tool"],
+                    "(tool - plain) / (floor - plain)",
+                    paired(calls, &mut [&mut plain, &mut floor, &mut tool], &mut after),
+                );
+            }
+            let name = format!("{}/tracing_file", if small { "small" } else { "large" });
+            if file && wanted(&name) {
                 // tracing against `#[tool]` to a file: the ratio is
                 // tracing's overhead over `#[tool]`'s.
                 let tracing_log = tracing_to_file();
@@ -189,15 +336,35 @@ fn main() {
                     truncate(tracing_log);
                     truncate(&tool_log);
                 };
-                let name = format!("{}/tracing_file", if small { "small" } else { "large" });
                 let calls = if small { 5_000 } else { 20 };
                 report(
                     &name,
-                    ["plain", "tool", "tracing"],
+                    &["plain", "tool", "tracing"],
+                    "(tracing - plain) / (tool - plain)",
                     paired(calls, &mut [&mut plain, &mut tool, &mut traced], &mut after),
                 );
             }
         }
+        let name = if file {
+            "contention/tool_file_bounded"
+        } else {
+            "contention/tool_mem_bounded"
+        };
+        if !wanted(name) {
+            continue;
+        }
+        report(
+            name,
+            &[
+                "plain_1t", "plain_2t", "floor_1t", "floor_2t", "tool_1t", "tool_2t",
+            ],
+            "(tool_1t / tool_2t) / (floor_1t / floor_2t)",
+            scaling(file, &doc, &floor_path, &floor_file, &tool_log),
+        );
+    }
+    if !every {
+        println!("paired: a filtered run, so paired.json is left as it was");
+        return;
     }
     let path = out_dir().join("paired.json");
     results.push(format!(r#""commit":"{}""#, commit()));

@@ -547,11 +547,17 @@ impl<'scope> Workers<'scope> {
     }
 }
 
-/// Whether a `cargo bench -- FILTER` names some other bench only.
-pub fn filtered_out(name: &str) -> bool {
-    let words: Vec<String> = std::env::args()
+/// The words of a `cargo bench -- FILTER` (none: run everything).
+pub fn filter_words() -> Vec<String> {
+    std::env::args()
         .skip(1)
         .filter(|a| !a.starts_with('-') && a.parse::<f64>().is_err())
-        .collect();
+        .collect()
+}
+
+/// Whether a `cargo bench -- FILTER` names some other bench only.
+#[allow(dead_code)] // not every bench binary uses it
+pub fn filtered_out(name: &str) -> bool {
+    let words = filter_words();
     !words.is_empty() && !words.iter().any(|w| name.contains(w.as_str()))
 }
