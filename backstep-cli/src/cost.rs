@@ -4,17 +4,193 @@ use std::collections::HashMap;
 use std::io::Write;
 use std::process::ExitCode;
 
-use backstep_core::{Call, Cost, Status};
+use backstep_core::{Call, Cost, Record, Status};
 
-use crate::input::load_all;
+use crate::input::{check_stdin_once, one_line_error, Input};
 use crate::out::{self, Cell, Col, Paint, Style, Table};
-use crate::{CostArgs, CostBy, Outcome};
+use crate::{CostArgs, CostBy, Failure, Outcome};
 
 struct Group {
     key: String,
     paint: Paint,
     calls: u64,
     cost: Cost,
+}
+
+/// What a group gathers, by the index of its tool or session.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+enum Key {
+    Tool(usize),
+    Session(usize),
+    Status(Status),
+    /// The parent's session and seq (`None`: a top-level call).
+    Parent(Option<(usize, u64)>),
+}
+
+/// The sums of `cost`, gathered one record at a time: a log is never held
+/// whole in memory, only one entry per group, and for `--by parent` one per
+/// call (a parent's line comes after its children's, so its tool is known
+/// only at the end).
+struct Sums {
+    by: CostBy,
+    calls: u64,
+    total: Cost,
+    /// Session ids in the order they first appear, with their names.
+    sessions: Vec<(String, Option<String>)>,
+    session_index: HashMap<String, usize>,
+    tools: Vec<String>,
+    tool_index: HashMap<String, usize>,
+    /// The tool of each call, by session and seq (`--by parent` only).
+    tool_of: HashMap<(usize, u64), usize>,
+    /// Calls and cost per key, and the keys in the order they first appear.
+    sums: HashMap<Key, (u64, Cost)>,
+    order: Vec<Key>,
+}
+
+impl Sums {
+    fn new(by: CostBy) -> Sums {
+        Sums {
+            by,
+            calls: 0,
+            total: Cost::ZERO,
+            sessions: Vec::new(),
+            session_index: HashMap::new(),
+            tools: Vec::new(),
+            tool_index: HashMap::new(),
+            tool_of: HashMap::new(),
+            sums: HashMap::new(),
+            order: Vec::new(),
+        }
+    }
+
+    /// The index of session `id`, which is added when new (calls of one
+    /// session come in runs: the last one is checked first).
+    fn session(&mut self, id: &str) -> usize {
+        if let Some(last) = self.sessions.len().checked_sub(1) {
+            if self.sessions[last].0 == id {
+                return last;
+            }
+        }
+        if let Some(&i) = self.session_index.get(id) {
+            return i;
+        }
+        self.sessions.push((id.to_string(), None));
+        self.session_index
+            .insert(id.to_string(), self.sessions.len() - 1);
+        self.sessions.len() - 1
+    }
+
+    fn tool(&mut self, name: &str) -> usize {
+        if let Some(&i) = self.tool_index.get(name) {
+            return i;
+        }
+        self.tools.push(name.to_string());
+        self.tool_index
+            .insert(name.to_string(), self.tools.len() - 1);
+        self.tools.len() - 1
+    }
+
+    fn add(&mut self, record: Record) {
+        match record {
+            Record::Session(s) => {
+                let i = self.session(s.id());
+                // A later header of the same session (a resumed run) names it.
+                self.sessions[i].1 = s.name().map(str::to_string);
+            }
+            Record::End { session, .. } => {
+                self.session(&session);
+            }
+            Record::Call(c) => self.add_call(&c),
+        }
+    }
+
+    fn add_call(&mut self, c: &Call) {
+        let session = self.session(c.session());
+        self.calls += 1;
+        self.total += c.cost();
+        let key = match self.by {
+            CostBy::Tool => Key::Tool(self.tool(c.tool())),
+            CostBy::Session => Key::Session(session),
+            CostBy::Status => Key::Status(c.status()),
+            CostBy::Parent => {
+                let tool = self.tool(c.tool());
+                self.tool_of.insert((session, c.seq()), tool);
+                Key::Parent(c.parent().map(|p| (session, p)))
+            }
+        };
+        let sum = self.sums.entry(key).or_insert_with(|| {
+            self.order.push(key);
+            (0, Cost::ZERO)
+        });
+        sum.0 += 1;
+        sum.1 += c.cost();
+    }
+
+    /// The groups as the table shows them, and the title of its first column.
+    fn groups(&self) -> (&'static str, Vec<Group>) {
+        let several = self.sessions.len() > 1;
+        let group = |key: String, paint: Paint, k: &Key| {
+            let (calls, cost) = self.sums[k];
+            Group {
+                key,
+                paint,
+                calls,
+                cost,
+            }
+        };
+        let mut groups: Vec<Group> = match self.by {
+            CostBy::Status => Status::ALL
+                .iter()
+                .map(|&s| Key::Status(s))
+                .filter(|k| self.sums.contains_key(k))
+                .map(|k| {
+                    let Key::Status(s) = k else { unreachable!() };
+                    group(s.as_str().to_string(), Paint::status(s), &k)
+                })
+                .collect(),
+            _ => self
+                .order
+                .iter()
+                .map(|k| {
+                    let label = match *k {
+                        Key::Tool(t) => self.tools[t].clone(),
+                        Key::Session(i) => match &self.sessions[i] {
+                            (id, Some(name)) => format!("{id} ({name})"),
+                            (id, None) => id.clone(),
+                        },
+                        Key::Parent(None) => "(top level)".to_string(),
+                        Key::Parent(Some((session, p))) => {
+                            let tool = self
+                                .tool_of
+                                .get(&(session, p))
+                                .map_or("(not in the log)", |&t| self.tools[t].as_str());
+                            if several {
+                                format!("{} #{p} {tool}", self.sessions[session].0)
+                            } else {
+                                format!("#{p} {tool}")
+                            }
+                        }
+                        Key::Status(s) => s.as_str().to_string(),
+                    };
+                    group(label, Paint::Plain, k)
+                })
+                .collect(),
+        };
+        if matches!(self.by, CostBy::Tool | CostBy::Parent) {
+            groups.sort_by(|x, y| {
+                (y.cost, y.calls)
+                    .cmp(&(x.cost, x.calls))
+                    .then_with(|| x.key.cmp(&y.key))
+            });
+        }
+        let title = match self.by {
+            CostBy::Tool => "tool",
+            CostBy::Session => "session",
+            CostBy::Status => "status",
+            CostBy::Parent => "parent",
+        };
+        (title, groups)
+    }
 }
 
 /// `12.3%` of `total`; `-` when nothing was spent.
@@ -28,94 +204,22 @@ fn share(part: Cost, total: Cost) -> String {
 }
 
 pub fn run(a: &CostArgs, style: Style) -> Outcome {
-    let logs = load_all(&a.files)?;
-    let calls: Vec<&Call> = logs.iter().flat_map(|(_, l)| l.iter()).collect();
-    let sessions: Vec<&backstep_core::Session> =
-        logs.iter().flat_map(|(_, l)| l.sessions()).collect();
-    let several = sessions.len() > 1;
-    let mut groups: Vec<Group> = Vec::new();
-    let mut index: HashMap<String, usize> = HashMap::new();
-    let mut add = |key: String, paint: Paint, c: &Call| {
-        let i = *index.entry(key.clone()).or_insert_with(|| {
-            groups.push(Group {
-                key,
-                paint,
-                calls: 0,
-                cost: Cost::ZERO,
-            });
-            groups.len() - 1
-        });
-        groups[i].calls += 1;
-        groups[i].cost += c.cost();
-    };
-    let title = match a.by {
-        CostBy::Tool => {
-            for c in &calls {
-                add(c.tool().to_string(), Paint::Plain, c);
-            }
-            "tool"
+    check_stdin_once(&a.files)?;
+    let mut sums = Sums::new(a.by);
+    for path in &a.files {
+        let mut reader = Input::open(path)?.stream()?;
+        for record in &mut reader {
+            sums.add(record.map_err(|e| Failure(one_line_error(&e)))?);
         }
-        CostBy::Session => {
-            let names: HashMap<&str, Option<&str>> =
-                sessions.iter().map(|s| (s.id(), s.name())).collect();
-            for c in &calls {
-                let key = match names.get(c.session()).copied().flatten() {
-                    Some(n) => format!("{} ({n})", c.session()),
-                    None => c.session().to_string(),
-                };
-                add(key, Paint::Plain, c);
-            }
-            "session"
+        for w in reader.warnings() {
+            eprintln!("backstep: note: {w}");
         }
-        CostBy::Status => {
-            for s in [
-                Status::Ok,
-                Status::Error,
-                Status::Panicked,
-                Status::Cancelled,
-            ] {
-                for c in calls.iter().filter(|c| c.status() == s) {
-                    add(s.as_str().to_string(), Paint::status(s), c);
-                }
-            }
-            "status"
-        }
-        CostBy::Parent => {
-            let tools: HashMap<(&str, u64), &str> = calls
-                .iter()
-                .map(|c| ((c.session(), c.seq()), c.tool()))
-                .collect();
-            for c in &calls {
-                let key = match c.parent() {
-                    None => "(top level)".to_string(),
-                    Some(p) => {
-                        let tool = tools
-                            .get(&(c.session(), p))
-                            .copied()
-                            .unwrap_or("(not in the log)");
-                        if several {
-                            format!("{} #{p} {tool}", c.session())
-                        } else {
-                            format!("#{p} {tool}")
-                        }
-                    }
-                };
-                add(key, Paint::Plain, c);
-            }
-            "parent"
-        }
-    };
-    if matches!(a.by, CostBy::Tool | CostBy::Parent) {
-        groups.sort_by(|x, y| {
-            (y.cost, y.calls)
-                .cmp(&(x.cost, x.calls))
-                .then_with(|| x.key.cmp(&y.key))
-        });
     }
-    let total: Cost = calls.iter().map(|c| c.cost()).sum();
+    let (title, groups) = sums.groups();
+    let (calls, total) = (sums.calls, sums.total);
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
-    if calls.is_empty() {
+    if calls == 0 {
         writeln!(out, "no calls: total cost $0")?;
         return Ok(ExitCode::SUCCESS);
     }
@@ -136,10 +240,93 @@ pub fn run(a: &CostArgs, style: Style) -> Outcome {
     t.gap();
     t.row(vec![
         Cell::painted("total", Paint::Bold),
-        calls.len().to_string().into(),
+        calls.to_string().into(),
         Cell::painted(total.to_string(), Paint::Bold),
         share(total, total).into(),
     ]);
     t.print(&mut out, style, out::width())?;
     Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn call(session: &str, seq: u64, parent: &str, tool: &str, cost: &str) -> Record {
+        Record::parse(&format!(
+            r#"{{"type":"call","session":"{session}","seq":{seq},"parent":{parent},"tool":"{tool}","inputs":{{}},"output":null,"status":"ok","error":null,"started_at":"2026-12-04T05:00:00Z","duration_ms":1,"cost_usd":{cost},"thread":"main"}}"#
+        ))
+        .unwrap()
+    }
+
+    fn header(session: &str, name: &str) -> Record {
+        Record::parse(&format!(
+            r#"{{"type":"session","session":"{session}","name":"{name}","started_at":"2026-12-04T05:00:00Z","pid":1,"backstep_version":"0.1.0","format":1}}"#
+        ))
+        .unwrap()
+    }
+
+    fn table(by: CostBy, records: Vec<Record>) -> Vec<(String, u64, String)> {
+        let mut sums = Sums::new(by);
+        for r in records {
+            sums.add(r);
+        }
+        sums.groups()
+            .1
+            .into_iter()
+            .map(|g| (g.key, g.calls, g.cost.to_string()))
+            .collect()
+    }
+
+    fn row(key: &str, calls: u64, cost: &str) -> (String, u64, String) {
+        (key.to_string(), calls, cost.to_string())
+    }
+
+    /// Children's lines come before their parent's: the parent is named at
+    /// the end, once its own line has been read.
+    #[test]
+    fn parents_are_named_from_lines_after_their_children() {
+        let records = vec![
+            call("s1", 1, "0", "search", "0.1"),
+            call("s1", 2, "0", "search", "0.2"),
+            call("s1", 0, "null", "plan", "0.03"),
+            call("s1", 4, "3", "fetch", "0"),
+        ];
+        assert_eq!(
+            table(CostBy::Parent, records),
+            [
+                row("#0 plan", 2, "$0.3"),
+                row("(top level)", 1, "$0.03"),
+                row("#3 (not in the log)", 1, "$0"),
+            ]
+        );
+    }
+
+    /// With two sessions a parent is named with its session's id; a session
+    /// is named by its header even when the header comes after its calls
+    /// (a resumed run), and sessions keep the order they first appear in.
+    #[test]
+    fn sessions_in_order_of_appearance_named_by_any_header() {
+        let records = || {
+            vec![
+                call("s2", 0, "null", "plan", "1"),
+                call("s2", 1, "0", "search", "0.5"),
+                header("s1", "first"),
+                call("s1", 1, "0", "search", "0.25"),
+                header("s2", "second"),
+            ]
+        };
+        assert_eq!(
+            table(CostBy::Session, records()),
+            [row("s2 (second)", 2, "$1.5"), row("s1 (first)", 1, "$0.25")]
+        );
+        assert_eq!(
+            table(CostBy::Parent, records()),
+            [
+                row("(top level)", 1, "$1"),
+                row("s2 #0 plan", 1, "$0.5"),
+                row("s1 #0 (not in the log)", 1, "$0.25"),
+            ]
+        );
+    }
 }
