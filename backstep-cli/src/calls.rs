@@ -1,22 +1,15 @@
 //! `backstep calls`, `show` and `diff`: the commands that look at calls one by one.
 
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use backstep_core::{Call, Cost, Log};
+use backstep_core::{Call, Cost, Log, Record};
 
-use crate::input::{check_stdin_once, load_all, pick_session, Input};
+use crate::input::{check_stdin_once, one_line_error, pick_session, Input};
 use crate::out::{self, Cell, Col, Paint, Style, Table};
 use crate::{CallsArgs, DiffArgs, Failure, Outcome, ShowArgs};
-
-/// Names of the inputs, for messages: `a.jsonl, b.jsonl`.
-fn names(logs: &[(PathBuf, Log)]) -> String {
-    logs.iter()
-        .map(|(n, _)| n.display().to_string())
-        .collect::<Vec<_>>()
-        .join(", ")
-}
 
 /// The calls table's columns, and one row per call.
 fn call_table(calls: &[&Call], with_session: bool) -> Table {
@@ -65,31 +58,100 @@ fn call_table(calls: &[&Call], with_session: bool) -> Table {
     t
 }
 
-pub fn list(a: &CallsArgs, style: Style) -> Outcome {
-    let logs = load_all(&a.files)?;
-    let session = match &a.session {
-        Some(wanted) => {
-            let ids = logs
-                .iter()
-                .flat_map(|(_, l)| l.sessions().iter().map(|s| s.id()));
-            Some(pick_session(ids, wanted, &names(&logs))?)
+/// What `calls` reads from its logs, one record at a time: the calls that
+/// pass the filters (a `--session` prefix included, resolved once every id is
+/// known), not the whole log.
+#[derive(Default)]
+struct Found {
+    /// The inputs' names, for messages: `a.jsonl, b.jsonl`.
+    names: Vec<String>,
+    /// Every session id, in the order first seen.
+    ids: Vec<String>,
+    /// The tools of every call, for the note on a `--tool` that names none.
+    tools: BTreeSet<String>,
+    /// Calls read, kept or not.
+    total: usize,
+    /// The kept calls, with the file and the rank of the session in it
+    /// (the order a [`Log`] sorts calls in: its sessions as they first
+    /// appear, then by seq).
+    kept: Vec<(usize, usize, Call)>,
+}
+
+impl Found {
+    fn read(a: &CallsArgs) -> Result<Found, Failure> {
+        check_stdin_once(&a.files)?;
+        let keep = |c: &Call| {
+            a.session
+                .as_deref()
+                .map_or(true, |s| c.session().starts_with(s))
+                && (a.tool.is_empty() || a.tool.iter().any(|t| t == c.tool()))
+                && (a.status.is_empty() || a.status.contains(&c.status()))
+                && a.min_cost.map_or(true, |m| c.cost() >= m)
+                && a.slower_than.map_or(true, |d| c.duration() > d)
+        };
+        let mut found = Found::default();
+        let mut seen: HashSet<String> = HashSet::new();
+        for (file, path) in a.files.iter().enumerate() {
+            let input = Input::open(path)?;
+            found.names.push(input.name.display().to_string());
+            let mut reader = input.stream()?;
+            let mut ranks: HashMap<String, usize> = HashMap::new();
+            let mut rank = |id: &str, ids: &mut Vec<String>| -> usize {
+                if let Some(&r) = ranks.get(id) {
+                    return r;
+                }
+                if seen.insert(id.to_string()) {
+                    ids.push(id.to_string());
+                }
+                let r = ranks.len();
+                ranks.insert(id.to_string(), r);
+                r
+            };
+            for record in &mut reader {
+                match record.map_err(|e| Failure(one_line_error(&e)))? {
+                    Record::Session(s) => {
+                        rank(s.id(), &mut found.ids);
+                    }
+                    Record::End { session, .. } => {
+                        rank(&session, &mut found.ids);
+                    }
+                    Record::Call(c) => {
+                        let r = rank(c.session(), &mut found.ids);
+                        found.total += 1;
+                        if !found.tools.contains(c.tool()) {
+                            found.tools.insert(c.tool().to_string());
+                        }
+                        if keep(&c) {
+                            found.kept.push((file, r, c));
+                        }
+                    }
+                }
+            }
+            for w in reader.warnings() {
+                eprintln!("backstep: note: {w}");
+            }
         }
-        None => None,
-    };
-    let total: usize = logs.iter().map(|(_, l)| l.len()).sum();
-    let keep = |c: &Call| {
-        session.as_deref().map_or(true, |s| c.session() == s)
-            && (a.tool.is_empty() || a.tool.iter().any(|t| t == c.tool()))
-            && (a.status.is_empty() || a.status.contains(&c.status()))
-            && a.min_cost.map_or(true, |m| c.cost() >= m)
-            && a.slower_than.map_or(true, |d| c.duration() > d)
-    };
-    let calls: Vec<&Call> = logs
-        .iter()
-        .flat_map(|(_, l)| l.iter())
-        .filter(|c| keep(c))
-        .collect();
-    unknown_tools(&logs, &a.tool);
+        if let Some(wanted) = &a.session {
+            let id = pick_session(found.ids.iter().map(String::as_str), wanted, &found.names())?;
+            found.kept.retain(|(_, _, c)| c.session() == id);
+        }
+        // Stable, and by seq within a session: the order of `Log::iter`.
+        found
+            .kept
+            .sort_by_key(|(file, rank, c)| (*file, *rank, c.seq()));
+        Ok(found)
+    }
+
+    fn names(&self) -> String {
+        self.names.join(", ")
+    }
+}
+
+pub fn list(a: &CallsArgs, style: Style) -> Outcome {
+    let found = Found::read(a)?;
+    let calls: Vec<&Call> = found.kept.iter().map(|(_, _, c)| c).collect();
+    let total = found.total;
+    unknown_tools(&found, &a.tool);
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
     if a.json {
@@ -105,10 +167,10 @@ pub fn list(a: &CallsArgs, style: Style) -> Outcome {
         } else {
             "no call matches"
         };
-        writeln!(out, "{why} ({total} calls in {})", names(&logs))?;
+        writeln!(out, "{why} ({total} calls in {})", found.names())?;
         return Ok(ExitCode::SUCCESS);
     }
-    let sessions: std::collections::HashSet<&str> = calls.iter().map(|c| c.session()).collect();
+    let sessions: HashSet<&str> = calls.iter().map(|c| c.session()).collect();
     call_table(&calls, sessions.len() > 1).print(&mut out, style, out::width())?;
     let cost: Cost = calls.iter().map(|c| c.cost()).sum();
     let shown = calls.len();
@@ -126,11 +188,8 @@ const LISTED_TOOLS: usize = 20;
 
 /// A note on standard error for each `--tool` that names no tool in the
 /// logs at all (a typo, most likely), listing the tools that are there.
-fn unknown_tools(logs: &[(PathBuf, Log)], wanted: &[String]) {
-    let known: std::collections::BTreeSet<&str> = logs
-        .iter()
-        .flat_map(|(_, l)| l.iter().map(Call::tool))
-        .collect();
+fn unknown_tools(found: &Found, wanted: &[String]) {
+    let known = &found.tools;
     if known.is_empty() {
         return; // "the log holds no calls" says it all
     }
@@ -142,14 +201,18 @@ fn unknown_tools(logs: &[(PathBuf, Log)], wanted: &[String]) {
     if known.len() > LISTED_TOOLS {
         listed.push(format!("… ({} in all)", known.len()));
     }
-    let whose = if logs.len() > 1 { "their" } else { "its" };
-    let mut noted = std::collections::HashSet::new();
+    let whose = if found.names.len() > 1 {
+        "their"
+    } else {
+        "its"
+    };
+    let mut noted = HashSet::new();
     for name in wanted {
         if !known.contains(name.as_str()) && noted.insert(name) {
             eprintln!(
                 "backstep: note: no tool is named `{}` in {}; {whose} tools are: {}",
                 out::one_line(name),
-                names(logs),
+                found.names(),
                 listed.join(", ")
             );
         }

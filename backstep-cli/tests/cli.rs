@@ -684,3 +684,78 @@ fn json_that_is_not_a_log_and_other_messages() {
     );
     assert_eq!((r.code, r.stderr.as_str()), (0, ""));
 }
+
+/// Two processes appending to one file interleave their lines, and each
+/// writes a parent's line after its children's: `calls` and `cost` read the
+/// file one record at a time, and still list the calls in start order,
+/// session by session (in the order the sessions first appear), and name
+/// each parent from its later line.
+#[test]
+fn interleaved_sessions_in_start_order() {
+    let d = dir("interleaved");
+    let c = |s: &str, seq: u64, parent: Option<u64>, tool: &str, cost: &str| {
+        call(
+            s,
+            seq,
+            parent,
+            tool,
+            "{}",
+            "null",
+            "ok",
+            None,
+            seq * 10,
+            "1",
+            cost,
+        )
+    };
+    let lines = [
+        header("bbbb2222", "second", 2, 0),
+        c("bbbb2222", 1, Some(0), "fetch", "0.5"),
+        header("aaaa1111", "first", 1, 0),
+        c("aaaa1111", 1, Some(0), "search", "0.25"),
+        c("bbbb2222", 0, None, "plan", "0"),
+        c("aaaa1111", 0, None, "plan", "0"),
+        c("aaaa1111", 2, None, "search", "0.125"),
+    ];
+    let log = write(&d, "mixed.jsonl", &(lines.join("\n") + "\n"));
+    let r = backstep(&["calls", &log, "--tool", "plan", "--tool", "search"], None);
+    assert_eq!((r.code, r.stderr.as_str()), (0, ""));
+    let rows: Vec<&str> = r.stdout.lines().collect();
+    assert_eq!(
+        rows[0].split_whitespace().collect::<Vec<_>>()[..3],
+        ["session", "seq", "parent"]
+    );
+    let order: Vec<Vec<&str>> = rows[1..5]
+        .iter()
+        .map(|l| l.split_whitespace().take(4).collect())
+        .collect();
+    assert_eq!(
+        order,
+        [
+            ["bbbb2222", "0", "-", "plan"],
+            ["aaaa1111", "0", "-", "plan"],
+            ["aaaa1111", "1", "0", "search"],
+            ["aaaa1111", "2", "-", "search"],
+        ]
+    );
+    assert_eq!(rows.last(), Some(&"4 of 5 calls, $0.375"));
+
+    let r = backstep(&["calls", &log, "--session", "aaaa", "--json"], None);
+    let seqs: Vec<&str> = r
+        .stdout
+        .lines()
+        .map(|l| {
+            l.split("\"seq\":")
+                .nth(1)
+                .unwrap()
+                .split(',')
+                .next()
+                .unwrap()
+        })
+        .collect();
+    assert_eq!(seqs, ["0", "1", "2"]);
+
+    let r = backstep(&["cost", &log, "--by", "parent"], None);
+    assert_eq!((r.code, r.stderr.as_str()), (0, ""));
+    assert_eq!(r.stdout, "parent            calls    cost   share\nbbbb2222 #0 plan      1  $0.5     57.1%\naaaa1111 #0 plan      1  $0.25    28.6%\n(top level)           3  $0.125   14.3%\n\ntotal                 5  $0.875  100.0%\n");
+}
