@@ -96,7 +96,7 @@ impl Write for CallBytes {
 
 #[allow(clippy::cast_precision_loss)]
 fn main() {
-    if filtered_out("memory") {
+    if filtered_out("memory") || !measuring("memory") {
         return;
     }
     let calls: u64 = std::env::var("BACKSTEP_BENCH_CALLS")

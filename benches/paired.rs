@@ -55,6 +55,8 @@ struct Measured {
     ratios: Vec<f64>,
     medians: Vec<f64>,
     dropped: usize,
+    /// Why a round is left out.
+    dropped_because: &'static str,
     /// For two threads: the median of the plain function's own scaling.
     control: Option<f64>,
 }
@@ -95,6 +97,7 @@ fn paired(calls: u64, fs: &mut [&mut dyn FnMut(); 3], after: &mut dyn FnMut()) -
         ratios,
         medians: medians(times),
         dropped,
+        dropped_because: "the baseline was not slower than the plain function",
         control: None,
     }
 }
@@ -107,50 +110,74 @@ fn medians<const N: usize>(times: [Vec<f64>; N]) -> Vec<f64> {
         .collect()
 }
 
+/// Rounds of two-thread scaling: a multiple of 6, the orders of
+/// [`WILLIAMS`].
+const SCALING_ROUNDS: usize = 48;
+
+/// The orders of a round of [`paired_scaling`]: a Williams square, in which
+/// each of the six runs comes at each place once and right after each of
+/// the others once, so what one run leaves behind (caches, the recorder's
+/// memory) weighs on all of them alike.
+const WILLIAMS: [[usize; 6]; 6] = [
+    [0, 1, 5, 2, 4, 3],
+    [1, 2, 0, 3, 5, 4],
+    [2, 3, 1, 4, 0, 5],
+    [3, 4, 2, 5, 1, 0],
+    [4, 5, 3, 0, 2, 1],
+    [5, 0, 4, 1, 3, 2],
+];
+
+/// Below this scaling of the plain function itself, a round did not have
+/// the second core (this VM's comes and goes): it is left out.
+const SECOND_CORE: f64 = 1.6;
+
 /// Two-thread scaling in paired rounds. `runs` time a number of calls
-/// (split over the threads, wall clock; at least `calls`, as many as take
-/// about 15 ms) of: the plain function, the floor and `#[tool]`, each on one
-/// thread then on two. Each round runs all
-/// six in the next of twelve orders (every rotation, both ways), so a
-/// second core that comes and goes weighs on all of them alike. The ratio of
-/// a round is `#[tool]`'s scaling over the floor's,
-/// `(tool_1t / tool_2t) / (floor_1t / floor_2t)`; the plain function's own
-/// scaling is the control, which says whether the second core was there.
+/// (split over the threads, wall clock) of: the plain function, the floor
+/// and `#[tool]`, each on one thread then on two. After a warm-up, a timed
+/// run of each sizes its runs to about 15 ms (waking the threads costs tens
+/// of microseconds, which must not weigh on the fast ones). Each round runs
+/// all six in the next order of [`WILLIAMS`]. The ratio of a round is
+/// `#[tool]`'s scaling over the floor's, `(tool_1t / tool_2t) / (floor_1t /
+/// floor_2t)`; the plain function's own scaling is the control: a round
+/// where it is below [`SECOND_CORE`] is left out.
 fn paired_scaling(
-    calls: u64,
     runs: &mut [&mut dyn FnMut(u64) -> Duration; 6],
     after: &mut dyn FnMut(),
 ) -> Measured {
-    const ROUNDS: usize = 48;
-    // Each run takes about 15 ms, whatever its speed: waking the threads
-    // costs tens of microseconds, which must not weigh on the fast ones.
-    let warm = calls.max(MEMORY_LIMIT as u64 + 1);
+    // Enough to fill the recorder's memory with records of this shape.
+    let warm = MEMORY_LIMIT as u64 + 1;
     let calls = runs.each_mut().map(|run| {
-        let t = run(warm).as_secs_f64();
-        ((warm as f64 * 0.015 / t) as u64).max(warm)
+        run(warm);
+        let t = run(warm).as_secs_f64().max(1e-6);
+        ((warm as f64 * 0.015 / t) as u64).clamp(1_000, 10_000_000)
     });
     after();
-    let mut ratios = Vec::with_capacity(ROUNDS);
-    let mut controls = Vec::with_capacity(ROUNDS);
+    let mut ratios = Vec::with_capacity(SCALING_ROUNDS);
+    let mut controls = Vec::with_capacity(SCALING_ROUNDS);
     let mut times: [Vec<f64>; 6] = Default::default();
-    for round in 0..ROUNDS {
+    let mut dropped = 0;
+    for round in 0..SCALING_ROUNDS {
         let mut t = [0.0; 6];
-        for k in 0..6 {
-            let step = (round / 2 + k) % 6;
-            let i = if round % 2 == 0 { step } else { 5 - step };
+        for &i in &WILLIAMS[round % WILLIAMS.len()] {
             t[i] = runs[i](calls[i]).as_secs_f64() * 1e9 / calls[i] as f64;
         }
         after();
         for i in 0..6 {
             times[i].push(t[i]);
         }
-        ratios.push((t[4] / t[5]) / (t[2] / t[3]));
-        controls.push(t[0] / t[1]);
+        let control = t[0] / t[1];
+        controls.push(control);
+        if control >= SECOND_CORE {
+            ratios.push((t[4] / t[5]) / (t[2] / t[3]));
+        } else {
+            dropped += 1;
+        }
     }
     Measured {
         ratios,
         medians: medians(times),
-        dropped: 0,
+        dropped,
+        dropped_because: "the plain function did not scale: no second core",
         control: quartiles(controls).map(|q| q[1]),
     }
 }
@@ -199,7 +226,6 @@ fn scaling(
         ];
         let [p1, p2, f1, f2, t1, t2] = &workers;
         let m = paired_scaling(
-            10_000,
             &mut [
                 &mut |n| p1.run(n),
                 &mut |n| p2.run(n),
@@ -222,11 +248,18 @@ fn scaling(
     })
 }
 
-/// Which of the pairs `cargo bench -- FILTER` asks for: all of them with no
-/// filter or one that names this bench (`paired`), else those whose name
+/// `x` as JSON: `null` when there is none or it is not finite (which JSON
+/// cannot hold).
+fn num(x: Option<f64>) -> String {
+    x.filter(|x| x.is_finite())
+        .map_or_else(|| "null".to_string(), |x| x.to_string())
+}
+
+/// Which of the pairs `cargo bench -- FILTER` asks for: all of them (`None`)
+/// with no filter or with the word `paired`, else those whose name
 /// (`small/tool_mem_bounded`, `contention/tool_file_bounded`, ...) contains
-/// one of its words; `None` when it names none of them.
-fn wanted() -> Option<impl Fn(&str) -> bool> {
+/// one of its words (an empty list when it names none of them).
+fn wanted() -> Option<Vec<&'static str>> {
     const NAMES: [&str; 8] = [
         "small/tool_mem_bounded",
         "large/tool_mem_bounded",
@@ -238,28 +271,32 @@ fn wanted() -> Option<impl Fn(&str) -> bool> {
         "contention/tool_file_bounded",
     ];
     let words = filter_words();
-    let all = words.is_empty() || words.iter().any(|w| "paired".contains(w.as_str()));
-    let wants = move |name: &str| all || words.iter().any(|w| name.contains(w.as_str()));
-    NAMES.iter().any(|n| wants(n)).then_some(wants)
+    if words.is_empty() || words.iter().any(|w| w == "paired") {
+        return None;
+    }
+    Some(
+        NAMES
+            .into_iter()
+            .filter(|n| words.iter().any(|w| n.contains(w.as_str())))
+            .collect(),
+    )
 }
 
 fn main() {
-    let Some(wanted) = wanted() else {
+    if !measuring("paired") {
         return;
-    };
-    let every = wanted("every pair");
+    }
+    let only = wanted();
+    if only.as_ref().is_some_and(Vec::is_empty) {
+        return;
+    }
+    let every = only.is_none();
+    let wanted = |name: &str| only.as_ref().map_or(true, |o| o.contains(&name));
     let doc = document();
     let mut buf = Vec::with_capacity(1024);
     let (floor_path, floor_file) = append_file("paired-floor.jsonl");
     let mut results = Vec::new();
     let mut report = |name: &str, labels: &[&str], ratio: &str, m: Measured| {
-        let Some([q1, median, q3]) = quartiles(m.ratios.clone()) else {
-            println!(
-                "paired: {name}: every round left out ({} rounds had no overhead to divide by)",
-                m.dropped
-            );
-            return;
-        };
         let times: Vec<String> = labels
             .iter()
             .zip(&m.medians)
@@ -269,24 +306,39 @@ fn main() {
             .control
             .map(|c| format!("; plain 1t/2t {c:.3}x"))
             .unwrap_or_default();
-        println!(
-            "paired: {name:<28} {}  {ratio} = {median:.3}x (quartiles {q1:.3}-{q3:.3}; {} rounds, {} left out{control})",
-            times.join("  "),
-            m.ratios.len(),
-            m.dropped,
-        );
+        let quartiles = quartiles(m.ratios.clone());
+        match quartiles {
+            Some([q1, median, q3]) => println!(
+                "paired: {name:<28} {}  {ratio} = {median:.3}x (quartiles {q1:.3}-{q3:.3}; {} rounds, {} left out{control})",
+                times.join("  "),
+                m.ratios.len(),
+                m.dropped,
+            ),
+            None => println!(
+                "paired: {name:<28} {}  every round left out ({} rounds: {}{control})",
+                times.join("  "),
+                m.dropped,
+                m.dropped_because,
+            ),
+        }
+        let [q1, median, q3] = quartiles.map_or([None; 3], |q| q.map(Some));
         let mut fields = vec![
-            format!(r#""median":{median},"q1":{q1},"q3":{q3}"#),
+            format!(
+                r#""median":{},"q1":{},"q3":{}"#,
+                num(median),
+                num(q1),
+                num(q3)
+            ),
             format!(r#""rounds":{},"dropped":{}"#, m.ratios.len(), m.dropped),
         ];
         fields.extend(
             labels
                 .iter()
                 .zip(&m.medians)
-                .map(|(l, t)| format!(r#""{l}_ns":{t}"#)),
+                .map(|(l, &t)| format!(r#""{l}_ns":{}"#, num(Some(t)))),
         );
         if let Some(c) = m.control {
-            fields.push(format!(r#""control":{c}"#));
+            fields.push(format!(r#""control":{}"#, num(Some(c))));
         }
         results.push(format!(r#""{name}":{{{}}}"#, fields.join(",")));
     };

@@ -142,7 +142,7 @@ fn main() {
         generate(Path::new(&path), calls);
         return;
     }
-    if filtered_out("reader") {
+    if filtered_out("reader") || !measuring("reader") {
         return;
     }
     let flag = |f: &str| std::env::args().any(|a| a == f);

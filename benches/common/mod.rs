@@ -547,12 +547,53 @@ impl<'scope> Workers<'scope> {
     }
 }
 
+/// criterion's options that take a value (`--save-baseline new`): the
+/// value is not a filter word.
+const VALUED: [&str; 15] = [
+    "--save-baseline",
+    "--baseline",
+    "--baseline-lenient",
+    "--load-baseline",
+    "--output-format",
+    "--color",
+    "--plotting-backend",
+    "--sample-size",
+    "--warm-up-time",
+    "--measurement-time",
+    "--nresamples",
+    "--noise-threshold",
+    "--confidence-level",
+    "--significance-level",
+    "--profile-time",
+];
+
 /// The words of a `cargo bench -- FILTER` (none: run everything).
 pub fn filter_words() -> Vec<String> {
-    std::env::args()
-        .skip(1)
-        .filter(|a| !a.starts_with('-') && a.parse::<f64>().is_err())
-        .collect()
+    let mut words = Vec::new();
+    let mut args = std::env::args().skip(1);
+    while let Some(a) = args.next() {
+        if VALUED.contains(&a.as_str()) {
+            args.next();
+        } else if !a.starts_with('-') && a.parse::<f64>().is_err() {
+            words.push(a);
+        }
+    }
+    words
+}
+
+/// Whether this run measures and writes its results: `cargo bench` passes
+/// `--bench`; `cargo test --benches` does not, and builds without
+/// optimizations, where the numbers would mean nothing (and would replace
+/// the last real run's in `target/backstep-bench`).
+#[allow(dead_code)] // not every bench binary uses it
+pub fn measuring(name: &str) -> bool {
+    let measuring = std::env::args().any(|a| a == "--bench") && !cfg!(debug_assertions);
+    if !measuring {
+        println!(
+            "{name}: not measured: run by `cargo test`, or in a debug build (`cargo bench --bench {name}` measures)"
+        );
+    }
+    measuring
 }
 
 /// Whether a `cargo bench -- FILTER` names some other bench only.
