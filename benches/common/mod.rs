@@ -460,6 +460,10 @@ struct WorkersShared {
     start: Barrier,
     done: Barrier,
     calls: std::sync::atomic::AtomicU64,
+    /// Threads that have woken for a run, over all runs: each spins until
+    /// the others are awake too, so the time one takes to wake (an idle
+    /// vCPU of this VM can take milliseconds) is not timed as its work.
+    awake: std::sync::atomic::AtomicU64,
     stop: std::sync::atomic::AtomicBool,
     spans: Mutex<Vec<(Instant, Instant)>>,
 }
@@ -479,6 +483,7 @@ impl<'scope> Workers<'scope> {
             start: Barrier::new(threads as usize + 1),
             done: Barrier::new(threads as usize + 1),
             calls: std::sync::atomic::AtomicU64::new(0),
+            awake: std::sync::atomic::AtomicU64::new(0),
             stop: std::sync::atomic::AtomicBool::new(false),
             spans: Mutex::new(Vec::new()),
         });
@@ -486,13 +491,18 @@ impl<'scope> Workers<'scope> {
             .map(|t| {
                 let shared = Arc::clone(&shared);
                 scope.spawn(move || {
+                    use std::sync::atomic::Ordering::{AcqRel, Acquire};
                     let mut buf = Vec::with_capacity(1024);
-                    loop {
+                    for run in 1.. {
                         shared.start.wait();
-                        if shared.stop.load(std::sync::atomic::Ordering::Acquire) {
+                        if shared.stop.load(Acquire) {
                             return;
                         }
-                        let calls = shared.calls.load(std::sync::atomic::Ordering::Acquire);
+                        shared.awake.fetch_add(1, AcqRel);
+                        while shared.awake.load(Acquire) < run * threads {
+                            std::hint::spin_loop();
+                        }
+                        let calls = shared.calls.load(Acquire);
                         let n = calls / threads + u64::from(t < calls % threads);
                         let begin = Instant::now();
                         for _ in 0..n {
