@@ -240,8 +240,9 @@ fn scaling(
                 &mut |n| t2.run(n),
             ],
             &mut || {
-                truncate(floor_path);
+                // Only the file pair writes either file.
                 if file {
+                    truncate(floor_path);
                     truncate(tool_log);
                 }
             },
