@@ -148,16 +148,26 @@ impl Sums {
                     group(s.as_str().to_string(), Paint::status(s), &k)
                 })
                 .collect(),
+            // Sessions in the order they first appear (a header, an end
+            // line or a call), as a `Log` holds them.
+            CostBy::Session => (0..self.sessions.len())
+                .map(Key::Session)
+                .filter(|k| self.sums.contains_key(k))
+                .map(|k| {
+                    let Key::Session(i) = k else { unreachable!() };
+                    let label = match &self.sessions[i] {
+                        (id, Some(name)) => format!("{id} ({name})"),
+                        (id, None) => id.clone(),
+                    };
+                    group(label, Paint::Plain, &k)
+                })
+                .collect(),
             _ => self
                 .order
                 .iter()
                 .map(|k| {
                     let label = match *k {
                         Key::Tool(t) => self.tools[t].clone(),
-                        Key::Session(i) => match &self.sessions[i] {
-                            (id, Some(name)) => format!("{id} ({name})"),
-                            (id, None) => id.clone(),
-                        },
                         Key::Parent(None) => "(top level)".to_string(),
                         Key::Parent(Some((session, p))) => {
                             let tool = self
@@ -170,7 +180,7 @@ impl Sums {
                                 format!("#{p} {tool}")
                             }
                         }
-                        Key::Status(s) => s.as_str().to_string(),
+                        Key::Session(_) | Key::Status(_) => unreachable!("grouped above"),
                     };
                     group(label, Paint::Plain, k)
                 })
@@ -299,6 +309,23 @@ mod tests {
                 row("(top level)", 1, "$0.03"),
                 row("#3 (not in the log)", 1, "$0"),
             ]
+        );
+    }
+
+    /// Sessions are listed in the order they first appear in, whatever
+    /// the record, not in the order of their first calls: two processes
+    /// appending to one file write their headers, then calls in any order.
+    #[test]
+    fn sessions_in_the_order_of_their_first_record() {
+        let records = vec![
+            header("a1", "one"),
+            header("b2", "two"),
+            call("b2", 0, "null", "y", "2"),
+            call("a1", 0, "null", "x", "1"),
+        ];
+        assert_eq!(
+            table(CostBy::Session, records),
+            [row("a1 (one)", 1, "$1"), row("b2 (two)", 1, "$2")]
         );
     }
 
