@@ -1,13 +1,13 @@
 //! `backstep calls`, `show` and `diff`: the commands that look at calls one by one.
 
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeSet, HashSet};
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use backstep_core::{Call, Cost, Log, Record};
 
-use crate::input::{check_stdin_once, one_line_error, pick_session, Input};
+use crate::input::{check_stdin_once, one_line_error, pick_session, Input, Numbered};
 use crate::out::{self, Cell, Col, Paint, Style, Table};
 use crate::{CallsArgs, DiffArgs, Failure, Outcome, ShowArgs};
 
@@ -66,7 +66,7 @@ struct Found {
     /// The inputs' names, for messages: `a.jsonl, b.jsonl`.
     names: Vec<String>,
     /// Every session id, in the order first seen.
-    ids: Vec<String>,
+    ids: Numbered,
     /// The tools of every call, for the note on a `--tool` that names none.
     tools: BTreeSet<String>,
     /// Calls read, kept or not.
@@ -90,22 +90,15 @@ impl Found {
                 && a.slower_than.map_or(true, |d| c.duration() > d)
         };
         let mut found = Found::default();
-        let mut seen: HashSet<String> = HashSet::new();
         for (file, path) in a.files.iter().enumerate() {
             let input = Input::open(path)?;
             found.names.push(input.name.display().to_string());
             let mut reader = input.stream()?;
-            let mut ranks: HashMap<String, usize> = HashMap::new();
-            let mut rank = |id: &str, ids: &mut Vec<String>| -> usize {
-                if let Some(&r) = ranks.get(id) {
-                    return r;
-                }
-                if seen.insert(id.to_string()) {
-                    ids.push(id.to_string());
-                }
-                let r = ranks.len();
-                ranks.insert(id.to_string(), r);
-                r
+            // The rank of each session in this file, and in all of them.
+            let mut ranks = Numbered::default();
+            let mut rank = |id: &str, ids: &mut Numbered| {
+                ids.number(id);
+                ranks.number(id)
             };
             for record in &mut reader {
                 match record.map_err(|e| Failure(one_line_error(&e)))? {
@@ -132,7 +125,8 @@ impl Found {
             }
         }
         if let Some(wanted) = &a.session {
-            let id = pick_session(found.ids.iter().map(String::as_str), wanted, &found.names())?;
+            let ids = found.ids.names().iter().map(String::as_str);
+            let id = pick_session(ids, wanted, &found.names())?;
             found.kept.retain(|(_, _, c)| c.session() == id);
         }
         // The order of `Log::iter`: by file, session, then seq (stable). A

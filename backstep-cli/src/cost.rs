@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use backstep_core::{Call, Cost, Record, Status};
 
-use crate::input::{check_stdin_once, one_line_error, Input};
+use crate::input::{check_stdin_once, one_line_error, Input, Numbered};
 use crate::out::{self, Cell, Col, Paint, Style, Table};
 use crate::{CostArgs, CostBy, Failure, Outcome};
 
@@ -35,11 +35,10 @@ struct Sums {
     by: CostBy,
     calls: u64,
     total: Cost,
-    /// Session ids in the order they first appear, with their names.
-    sessions: Vec<(String, Option<String>)>,
-    session_index: HashMap<String, usize>,
-    tools: Vec<String>,
-    tool_index: HashMap<String, usize>,
+    /// Session ids in the order they first appear, and their names.
+    sessions: Numbered,
+    session_names: Vec<Option<String>>,
+    tools: Numbered,
     /// The tool of each call, by session and seq (`--by parent` only).
     tool_of: HashMap<(usize, u64), usize>,
     /// Calls and cost per key, and the keys in the order they first appear.
@@ -53,41 +52,22 @@ impl Sums {
             by,
             calls: 0,
             total: Cost::ZERO,
-            sessions: Vec::new(),
-            session_index: HashMap::new(),
-            tools: Vec::new(),
-            tool_index: HashMap::new(),
+            sessions: Numbered::default(),
+            session_names: Vec::new(),
+            tools: Numbered::default(),
             tool_of: HashMap::new(),
             sums: HashMap::new(),
             order: Vec::new(),
         }
     }
 
-    /// The index of session `id`, which is added when new (calls of one
-    /// session come in runs: the last one is checked first).
+    /// The number of session `id`, which is added when new.
     fn session(&mut self, id: &str) -> usize {
-        if let Some(last) = self.sessions.len().checked_sub(1) {
-            if self.sessions[last].0 == id {
-                return last;
-            }
+        let i = self.sessions.number(id);
+        if i == self.session_names.len() {
+            self.session_names.push(None);
         }
-        if let Some(&i) = self.session_index.get(id) {
-            return i;
-        }
-        self.sessions.push((id.to_string(), None));
-        self.session_index
-            .insert(id.to_string(), self.sessions.len() - 1);
-        self.sessions.len() - 1
-    }
-
-    fn tool(&mut self, name: &str) -> usize {
-        if let Some(&i) = self.tool_index.get(name) {
-            return i;
-        }
-        self.tools.push(name.to_string());
-        self.tool_index
-            .insert(name.to_string(), self.tools.len() - 1);
-        self.tools.len() - 1
+        i
     }
 
     fn add(&mut self, record: Record) {
@@ -95,7 +75,7 @@ impl Sums {
             Record::Session(s) => {
                 let i = self.session(s.id());
                 // A later header of the same session (a resumed run) names it.
-                self.sessions[i].1 = s.name().map(str::to_string);
+                self.session_names[i] = s.name().map(str::to_string);
             }
             Record::End { session, .. } => {
                 self.session(&session);
@@ -109,11 +89,11 @@ impl Sums {
         self.calls += 1;
         self.total += c.cost();
         let key = match self.by {
-            CostBy::Tool => Key::Tool(self.tool(c.tool())),
+            CostBy::Tool => Key::Tool(self.tools.number(c.tool())),
             CostBy::Session => Key::Session(session),
             CostBy::Status => Key::Status(c.status()),
             CostBy::Parent => {
-                let tool = self.tool(c.tool());
+                let tool = self.tools.number(c.tool());
                 self.tool_of.insert((session, c.seq()), tool);
                 Key::Parent(c.parent().map(|p| (session, p)))
             }
@@ -128,7 +108,8 @@ impl Sums {
 
     /// The groups as the table shows them, and the title of its first column.
     fn groups(&self) -> (&'static str, Vec<Group>) {
-        let several = self.sessions.len() > 1;
+        let (ids, tools) = (self.sessions.names(), self.tools.names());
+        let several = ids.len() > 1;
         let group = |key: String, paint: Paint, k: &Key| {
             let (calls, cost) = self.sums[k];
             Group {
@@ -150,14 +131,14 @@ impl Sums {
                 .collect(),
             // Sessions in the order they first appear (a header, an end
             // line or a call), as a `Log` holds them.
-            CostBy::Session => (0..self.sessions.len())
+            CostBy::Session => (0..ids.len())
                 .map(Key::Session)
                 .filter(|k| self.sums.contains_key(k))
                 .map(|k| {
                     let Key::Session(i) = k else { unreachable!() };
-                    let label = match &self.sessions[i] {
-                        (id, Some(name)) => format!("{id} ({name})"),
-                        (id, None) => id.clone(),
+                    let label = match &self.session_names[i] {
+                        Some(name) => format!("{} ({name})", ids[i]),
+                        None => ids[i].clone(),
                     };
                     group(label, Paint::Plain, &k)
                 })
@@ -167,15 +148,15 @@ impl Sums {
                 .iter()
                 .map(|k| {
                     let label = match *k {
-                        Key::Tool(t) => self.tools[t].clone(),
+                        Key::Tool(t) => tools[t].clone(),
                         Key::Parent(None) => "(top level)".to_string(),
                         Key::Parent(Some((session, p))) => {
                             let tool = self
                                 .tool_of
                                 .get(&(session, p))
-                                .map_or("(not in the log)", |&t| self.tools[t].as_str());
+                                .map_or("(not in the log)", |&t| tools[t].as_str());
                             if several {
-                                format!("{} #{p} {tool}", self.sessions[session].0)
+                                format!("{} #{p} {tool}", ids[session])
                             } else {
                                 format!("#{p} {tool}")
                             }

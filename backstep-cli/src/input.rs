@@ -1,6 +1,7 @@
 //! Opening log files (or standard input) with one-line errors, and checking
 //! that they are backstep logs before reading them whole or as a stream.
 
+use std::collections::HashMap;
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, Cursor, Read};
 use std::path::{Path, PathBuf};
@@ -8,6 +9,37 @@ use std::path::{Path, PathBuf};
 use backstep_core::{Log, LogReader, Record};
 
 use crate::Failure;
+
+/// Names (session ids, tool names) numbered in the order they are first
+/// seen, for the commands that read a log one record at a time.
+#[derive(Default)]
+pub struct Numbered {
+    names: Vec<String>,
+    index: HashMap<String, usize>,
+}
+
+impl Numbered {
+    /// The number of `name`, which is given the next one when new. (Calls
+    /// of one session come in runs: the newest name is checked first.)
+    pub fn number(&mut self, name: &str) -> usize {
+        if let Some(last) = self.names.len().checked_sub(1) {
+            if self.names[last] == name {
+                return last;
+            }
+        }
+        if let Some(&i) = self.index.get(name) {
+            return i;
+        }
+        self.names.push(name.to_string());
+        self.index.insert(name.to_string(), self.names.len() - 1);
+        self.names.len() - 1
+    }
+
+    /// Every name, in the order first seen (by number).
+    pub fn names(&self) -> &[String] {
+        &self.names
+    }
+}
 
 /// Longest first line looked at before deciding what a file is.
 const SNIFF_LIMIT: u64 = 16 << 20;
