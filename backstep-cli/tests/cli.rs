@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{agent_log, backstep, backstep_env, call, dir, end, header, write};
+use common::{agent_log, backstep, backstep_env, call, dir, end, header, ok_call, write};
 
 const S: &str = "7f3a9c2e5b1d4f60";
 
@@ -693,21 +693,7 @@ fn json_that_is_not_a_log_and_other_messages() {
 #[test]
 fn interleaved_sessions_in_start_order() {
     let d = dir("interleaved");
-    let c = |s: &str, seq: u64, parent: Option<u64>, tool: &str, cost: &str| {
-        call(
-            s,
-            seq,
-            parent,
-            tool,
-            "{}",
-            "null",
-            "ok",
-            None,
-            seq * 10,
-            "1",
-            cost,
-        )
-    };
+    let c = ok_call;
     let lines = [
         header("bbbb2222", "second", 2, 0),
         c("bbbb2222", 1, Some(0), "fetch", "0.5"),

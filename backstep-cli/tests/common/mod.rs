@@ -252,25 +252,29 @@ pub fn agent_log(session: &str) -> String {
     lines.join("\n") + "\n"
 }
 
+/// A call that returned `null` from `{}` in 1 ms, starting at `seq` × 10 µs.
+#[allow(dead_code)] // not every test binary uses it
+pub fn ok_call(session: &str, seq: u64, parent: Option<u64>, tool: &str, cost: &str) -> String {
+    call(
+        session,
+        seq,
+        parent,
+        tool,
+        "{}",
+        "null",
+        "ok",
+        None,
+        seq * 10,
+        "1",
+        cost,
+    )
+}
+
 /// A hand-made log whose parent links loop: 1 → 2 → 1 and 3 → 3, with call 4
 /// nested under `leaf_parent` (a call of the loop), and 0 at the top.
 #[allow(dead_code)] // not every test binary uses it
 pub fn looping_log(dir: &Path, session: &str, leaf_parent: u64) -> String {
-    let line = |seq: u64, parent: Option<u64>, tool: &str| {
-        call(
-            session,
-            seq,
-            parent,
-            tool,
-            "{}",
-            "null",
-            "ok",
-            None,
-            seq * 10,
-            "1",
-            "0",
-        )
-    };
+    let line = |seq: u64, parent: Option<u64>, tool: &str| ok_call(session, seq, parent, tool, "0");
     let lines = [
         line(0, None, "plan"),
         line(1, Some(2), "step"),
