@@ -63,6 +63,17 @@ fn dumped(word: &str) -> usize {
     word.len()
 }
 
+#[tool(cost = 0.01)]
+fn outer(n: u32) -> u32 {
+    priced(n) + priced(n + 1)
+}
+
+#[tool]
+fn refuses(word: &str) -> Result<u32, String> {
+    backstep::add_cost(0.002);
+    Err(format!("no {word}"))
+}
+
 /// Not a test of its own: the body of the child processes started above.
 #[test]
 #[ignore = "run by the other tests as a child process"]
@@ -142,6 +153,27 @@ fn child() {
             assert_eq!(kept, [107, 108, 109, 110, 111]);
             let seqs: Vec<u64> = log.iter().map(backstep::Call::seq).collect();
             assert!(seqs.windows(2).all(|w| w[0] + 1 == w[1]), "{seqs:?}");
+        }
+        // The same calls streamed to a file twice: keeping no call in
+        // memory (`memory_limit(0)`), then keeping every call.
+        "file_only" => {
+            let path = std::env::var("OUT").unwrap();
+            for limit in [0, usize::MAX] {
+                let guard = backstep::init()
+                    .log_file(&path)
+                    .memory_limit(limit)
+                    .install();
+                assert_eq!(outer(5), 11);
+                assert_eq!(refuses("x"), Err("no x".to_string()));
+                // Over 4 KiB of inputs: the line goes out in parts.
+                assert_eq!(dumped(&"y".repeat(5000)), 5000);
+                let kept = backstep::log()
+                    .iter()
+                    .filter(|c| c.session() == guard.session_id())
+                    .count();
+                assert_eq!(kept, if limit == 0 { 0 } else { 5 });
+                drop(guard);
+            }
         }
         other => panic!("unknown scenario {other}"),
     }
@@ -510,4 +542,105 @@ fn eight_threads_streaming_to_one_file_write_whole_lines_after_one_header() {
         .collect();
     assert_eq!(seqs.len(), 4000);
     assert_eq!(Log::open(&path).unwrap().len(), 4000);
+}
+
+/// The call lines of one session in `lines`, with `seq` and `parent` made
+/// relative to the session's first seq, and the fields that differ from run
+/// to run (`session`, `started_at`, `duration_ms`) taken out.
+fn comparable(lines: &[serde_json::Value], session: &str) -> Vec<serde_json::Value> {
+    let calls: Vec<&serde_json::Value> = lines
+        .iter()
+        .filter(|l| l["type"] == "call" && l["session"] == session)
+        .collect();
+    let first = calls
+        .iter()
+        .map(|c| c["seq"].as_u64().unwrap())
+        .min()
+        .unwrap();
+    calls
+        .into_iter()
+        .map(|c| {
+            let mut c = c.clone();
+            let o = c.as_object_mut().unwrap();
+            for k in ["session", "started_at", "duration_ms"] {
+                assert!(o.remove(k).is_some(), "{k} missing");
+            }
+            o["seq"] = json!(o["seq"].as_u64().unwrap() - first);
+            if let Some(p) = o["parent"].as_u64() {
+                o["parent"] = json!(p - first);
+            }
+            c
+        })
+        .collect()
+}
+
+#[test]
+fn memory_limit_zero_streams_every_call_and_keeps_none_in_memory() {
+    let path = temp_path("file-only.jsonl");
+    let (text, lines) = child_log_lines("file_only", &path);
+    // Two sessions: header, five calls, end line each.
+    assert_eq!(lines.len(), 14, "{text}");
+    let session = lines[0]["session"].as_str().unwrap();
+    let calls = comparable(&lines, session);
+    assert_eq!(
+        calls,
+        [
+            json!({"type": "call", "seq": 1, "parent": 0, "tool": "priced",
+                   "inputs": {"i": 5}, "output": 5, "status": "ok", "error": null,
+                   "cost_usd": 0.003, "thread": "child"}),
+            json!({"type": "call", "seq": 2, "parent": 0, "tool": "priced",
+                   "inputs": {"i": 6}, "output": 6, "status": "ok", "error": null,
+                   "cost_usd": 0.003, "thread": "child"}),
+            json!({"type": "call", "seq": 0, "parent": null, "tool": "outer",
+                   "inputs": {"n": 5}, "output": 11, "status": "ok", "error": null,
+                   "cost_usd": 0.01, "thread": "child"}),
+            json!({"type": "call", "seq": 3, "parent": null, "tool": "refuses",
+                   "inputs": {"word": "x"}, "output": "no x", "status": "error",
+                   "error": "no x", "cost_usd": 0.002, "thread": "child"}),
+            json!({"type": "call", "seq": 4, "parent": null, "tool": "dumped",
+                   "inputs": {"word": "y".repeat(5000)}, "output": 5000, "status": "ok",
+                   "error": null, "cost_usd": 0, "thread": "child"}),
+        ]
+    );
+    let end = &lines[6];
+    assert_eq!(end["type"], "end");
+    assert_eq!(end["session"], session);
+    assert_eq!(end["calls"], 5);
+    assert_eq!(end["errors"], 1);
+    assert_eq!(end["cost_usd"], 0.018);
+    // Keeping every call writes the very same lines.
+    let kept = lines[7]["session"].as_str().unwrap();
+    assert_ne!(kept, session);
+    assert_eq!(comparable(&lines, kept), calls);
+    assert_eq!(lines[13]["calls"], 5);
+    assert_eq!(lines[13]["cost_usd"], 0.018);
+    let log = Log::open(&path).unwrap();
+    assert_eq!(log.len(), 10);
+    assert_eq!(log.total_cost(), Cost::from_usd(0.036));
+}
+
+#[test]
+fn memory_limit_zero_without_a_file_keeps_every_call_in_memory() {
+    // The `unwritable` child asserts that all ten calls are in memory.
+    let (stderr, warnings) = unwritable_warnings(&[("BACKSTEP_MEMORY", "0")]);
+    assert_eq!(warnings, Vec::<String>::new(), "{stderr}");
+}
+
+#[test]
+fn a_memory_limit_keeps_every_call_the_file_did_not_take() {
+    for limit in ["0", "3"] {
+        let (stderr, warnings) =
+            unwritable_warnings(&[("BACKSTEP_MEMORY", limit), ("BACKSTEP_LOG", "/dev/full")]);
+        assert_eq!(
+            warnings,
+            ["backstep: warning: cannot write to the session log /dev/full: No space left on device (os error 28); calls are still recorded in memory (backstep::log(), backstep::dump())"],
+            "{stderr}"
+        );
+        let (stderr, warnings) = unwritable_warnings(&[
+            ("BACKSTEP_MEMORY", limit),
+            ("BACKSTEP_LOG", "/proc/backstep-cannot-create/run.jsonl"),
+        ]);
+        assert_eq!(warnings.len(), 1, "{stderr}");
+        assert!(warnings[0].contains("recording in memory only"), "{stderr}");
+    }
 }

@@ -29,39 +29,48 @@ pub const FORMAT_VERSION: u32 = 1;
 /// Appends `n` in decimal. (`write!` goes through `core::fmt`, several
 /// times slower: this runs a few times for every recorded call.)
 pub(crate) fn push_u64(out: &mut String, n: u64) {
-    push_padded(out, n, 1);
+    out.push_str(itoa::Buffer::new().format(n));
 }
 
 /// Appends `n` in decimal with at least `width` digits (leading zeros).
-pub(crate) fn push_padded(out: &mut String, mut n: u64, width: usize) {
-    let mut digits = [0u8; 20];
-    let mut i = digits.len();
-    loop {
-        i -= 1;
-        #[allow(clippy::cast_possible_truncation)] // a digit
-        let d = (n % 10) as u8;
-        digits[i] = b'0' + d;
-        n /= 10;
-        if n == 0 && digits.len() - i >= width {
-            break;
-        }
-        if n == 0 && i == 0 {
-            break;
-        }
+pub(crate) fn push_padded(out: &mut String, n: u64, width: usize) {
+    let mut buf = itoa::Buffer::new();
+    let digits = buf.format(n);
+    for _ in digits.len()..width {
+        out.push('0');
     }
-    // SAFETY: `digits[i..]` holds only ASCII digits, which are UTF-8.
-    out.push_str(unsafe { std::str::from_utf8_unchecked(&digits[i..]) });
+    out.push_str(digits);
 }
+
+/// Which bytes a JSON string must escape: `"`, `\\` and the control characters.
+const ESCAPE: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut b = 0;
+    while b < 0x20 {
+        t[b] = true;
+        b += 1;
+    }
+    t[b'"' as usize] = true;
+    t[b'\\' as usize] = true;
+    t
+};
 
 /// Appends `s` as a JSON string literal.
 pub(crate) fn write_str(out: &mut String, s: &str) {
     // Names, ids and most messages need no escaping: one pass to check.
-    // A fold, not `any`: without the early exit it runs 16 bytes at a time.
-    // Bitwise on purpose: branch-free, so the compiler can vectorize it.
-    #[allow(clippy::needless_bitwise_bool)]
-    let plain = !s.bytes().fold(false, |esc, b| {
-        esc | (b < 0x20) | (b == b'"') | (b == b'\\')
-    });
+    let plain = if s.len() < 32 {
+        // Short (a tool's name, a thread's): a lookup a byte, which stops
+        // at the first that needs escaping.
+        !s.bytes().any(|b| ESCAPE[usize::from(b)])
+    } else {
+        // A fold, not `any`: without the early exit it runs 16 bytes at a
+        // time. Bitwise on purpose: branch-free, so it vectorizes.
+        #[allow(clippy::needless_bitwise_bool)]
+        let esc = s.bytes().fold(false, |esc, b| {
+            esc | (b < 0x20) | (b == b'"') | (b == b'\\')
+        });
+        !esc
+    };
     if plain {
         out.reserve(s.len() + 2);
         out.push('"');
@@ -110,25 +119,149 @@ fn write_duration_ms(out: &mut String, d: Duration) {
 
 /// Appends `.` and `frac` as `digits` decimals without trailing zeros
 /// (nothing when it is zero).
-pub(crate) fn push_fraction(out: &mut String, frac: u64, digits: usize) {
+pub(crate) fn push_fraction(out: &mut String, mut frac: u64, digits: usize) {
     if frac == 0 {
         return;
     }
+    let mut width = digits;
+    while frac % 10 == 0 {
+        frac /= 10;
+        width -= 1;
+    }
     out.push('.');
-    let start = out.len();
-    push_padded(out, frac, digits);
-    let trimmed = out[start..].trim_end_matches('0').len();
-    out.truncate(start + trimmed);
+    push_padded(out, frac, width);
+}
+
+/// What one call line holds, borrowed: from a [`Call`] kept in memory or
+/// read from a log, or straight from a call in flight when memory keeps no
+/// calls (`memory_limit(0)`), which then needs no [`Call`] at all.
+#[derive(Clone)]
+pub(crate) struct CallLine<'a> {
+    pub(crate) session: &'a str,
+    pub(crate) seq: u64,
+    pub(crate) parent: Option<u64>,
+    pub(crate) tool: &'a str,
+    pub(crate) inputs: &'a str,
+    pub(crate) output: &'a str,
+    pub(crate) status: Status,
+    pub(crate) error: Option<&'a str>,
+    pub(crate) started_at: SystemTime,
+    pub(crate) duration: Duration,
+    pub(crate) cost: Cost,
+    pub(crate) thread: &'a str,
+    pub(crate) replayed: bool,
+}
+
+impl Call {
+    /// The fields of this call's log line.
+    pub(crate) fn line(&self) -> CallLine<'_> {
+        CallLine {
+            session: &self.session,
+            seq: self.seq,
+            parent: self.parent,
+            tool: &self.tool,
+            inputs: self.inputs_json(),
+            output: self.output_json(),
+            status: self.status,
+            error: self.error.as_deref(),
+            started_at: self.started_at,
+            duration: self.duration,
+            cost: self.cost,
+            thread: &self.thread,
+            replayed: self.replayed,
+        }
+    }
 }
 
 /// Appends one call line (with its newline).
-pub(crate) fn write_call(out: &mut String, c: &Call) {
-    out.reserve(c.json.len() + 256);
-    write_head(out, c);
-    out.push_str(c.inputs_json());
+pub(crate) fn write_call(out: &mut String, c: &CallLine<'_>) {
+    let mut fixed = Fixed::default();
+    fixed.update(c);
+    write_call_with(out, c, &fixed);
+}
+
+/// The parts of a call line that are the same for every call one thread
+/// makes in one session, formatted once: what comes before the `seq` (the
+/// session id) and the thread's name. A recording thread keeps its own
+/// ([`LineWriter`]), so a call's line formats neither again.
+#[derive(Default)]
+struct Fixed {
+    session: String,
+    /// `{"type":"call","session":"…","seq":`
+    head: String,
+    thread: String,
+    /// `,"thread":"…"`
+    tail: String,
+}
+
+impl Fixed {
+    /// Formats the parts again where `c`'s session or thread differs.
+    fn update(&mut self, c: &CallLine<'_>) {
+        if self.session != c.session || self.head.is_empty() {
+            self.session.clear();
+            self.session.push_str(c.session);
+            self.head.clear();
+            self.head.push_str("{\"type\":\"call\",\"session\":");
+            write_str(&mut self.head, c.session);
+            self.head.push_str(",\"seq\":");
+        }
+        if self.thread != c.thread || self.tail.is_empty() {
+            self.thread.clear();
+            self.thread.push_str(c.thread);
+            self.tail.clear();
+            self.tail.push_str(",\"thread\":");
+            write_str(&mut self.tail, c.thread);
+        }
+    }
+}
+
+/// A thread's buffer for the call lines it writes, and the parts of them
+/// that stay the same from call to call.
+#[derive(Default)]
+pub(crate) struct LineWriter {
+    line: String,
+    fixed: Fixed,
+}
+
+impl LineWriter {
+    /// The line of `c`, in one part when its inputs and output are small,
+    /// else in five ([`call_parts`]): large inputs and output go to the
+    /// kernel from the call's own buffer, not copied into the line.
+    pub(crate) fn call<'a>(&'a mut self, c: &CallLine<'a>) -> CallParts<'a> {
+        self.line.clear();
+        self.fixed.update(c);
+        if c.inputs.len() + c.output.len() < SPLIT_LINE_AT {
+            write_call_with(&mut self.line, c, &self.fixed);
+            CallParts::One([&self.line])
+        } else {
+            CallParts::Five(parts_with(&mut self.line, c, &self.fixed))
+        }
+    }
+}
+
+/// A call's line as [`LineWriter::call`] gives it.
+pub(crate) enum CallParts<'a> {
+    One([&'a str; 1]),
+    Five([&'a str; 5]),
+}
+
+impl<'a> CallParts<'a> {
+    /// The parts, in order.
+    pub(crate) fn parts(&self) -> &[&'a str] {
+        match self {
+            CallParts::One(p) => p,
+            CallParts::Five(p) => p,
+        }
+    }
+}
+
+fn write_call_with(out: &mut String, c: &CallLine<'_>, fixed: &Fixed) {
+    out.reserve(c.inputs.len() + c.output.len() + 256);
+    write_head(out, c, fixed);
+    out.push_str(c.inputs);
     out.push_str(OUTPUT_KEY);
-    out.push_str(c.output_json());
-    write_tail(out, c);
+    out.push_str(c.output);
+    write_tail(out, c, fixed);
 }
 
 /// From how many bytes of inputs and output a call's line is written in
@@ -141,44 +274,56 @@ const OUTPUT_KEY: &str = ",\"output\":";
 /// The line of `c` in five parts, the same bytes as [`write_call`]: the
 /// fields before the inputs (written into `out`), the inputs, the key of the
 /// output, the output, and the fields after it (into `out`).
-pub(crate) fn call_parts<'a>(out: &'a mut String, c: &'a Call) -> [&'a str; 5] {
-    write_head(out, c);
+#[cfg(test)]
+fn call_parts<'a>(out: &'a mut String, c: &CallLine<'a>) -> [&'a str; 5] {
+    let mut fixed = Fixed::default();
+    fixed.update(c);
+    parts_with(out, c, &fixed)
+}
+
+fn parts_with<'a>(out: &'a mut String, c: &CallLine<'a>, fixed: &Fixed) -> [&'a str; 5] {
+    write_head(out, c, fixed);
     let head = out.len();
-    write_tail(out, c);
+    write_tail(out, c, fixed);
     let (before, after) = out.split_at(head);
-    [before, c.inputs_json(), OUTPUT_KEY, c.output_json(), after]
+    [before, c.inputs, OUTPUT_KEY, c.output, after]
 }
 
 /// The fields of a call line up to the value of `inputs`.
-fn write_head(out: &mut String, c: &Call) {
-    out.push_str("{\"type\":\"call\",\"session\":");
-    write_str(out, &c.session);
-    out.push_str(",\"seq\":");
+fn write_head(out: &mut String, c: &CallLine<'_>, fixed: &Fixed) {
+    out.push_str(&fixed.head);
     push_u64(out, c.seq);
-    out.push_str(",\"parent\":");
     match c.parent {
-        Some(p) => push_u64(out, p),
-        None => out.push_str("null"),
+        Some(p) => {
+            out.push_str(",\"parent\":");
+            push_u64(out, p);
+        }
+        None => out.push_str(",\"parent\":null"),
     }
     out.push_str(",\"tool\":");
-    write_str(out, &c.tool);
+    write_str(out, c.tool);
     out.push_str(",\"inputs\":");
 }
 
 /// The fields of a call line after the value of `output`, and its newline.
-fn write_tail(out: &mut String, c: &Call) {
-    out.push_str(",\"status\":\"");
-    out.push_str(c.status.as_str());
-    out.push_str("\",\"error\":");
-    write_opt_str(out, c.error.as_deref());
+fn write_tail(out: &mut String, c: &CallLine<'_>, fixed: &Fixed) {
+    // The status and an absent error in one piece: most calls have no error.
+    match (c.status, c.error) {
+        (Status::Ok, None) => out.push_str(",\"status\":\"ok\",\"error\":null"),
+        (status, error) => {
+            out.push_str(",\"status\":\"");
+            out.push_str(status.as_str());
+            out.push_str("\",\"error\":");
+            write_opt_str(out, error);
+        }
+    }
     out.push_str(",\"started_at\":\"");
     time::write_rfc3339(c.started_at, out);
     out.push_str("\",\"duration_ms\":");
     write_duration_ms(out, c.duration);
     out.push_str(",\"cost_usd\":");
     c.cost.write_decimal(out);
-    out.push_str(",\"thread\":");
-    write_str(out, &c.thread);
+    out.push_str(&fixed.tail);
     if c.replayed {
         out.push_str(",\"replayed\":true");
     }
@@ -533,7 +678,19 @@ mod tests {
             text(&|s| write_duration_ms(s, Duration::from_secs(2))),
             "2000"
         );
+        assert_eq!(text(&|s| push_fraction(s, 100_000, 6)), ".1");
+        assert_eq!(text(&|s| push_fraction(s, 5, 6)), ".000005");
         assert_eq!(text(&|s| write_str(s, "plain")), r#""plain""#);
+        // Short strings and long ones are checked for escapes differently.
+        for len in [0, 1, 30, 31, 32, 33, 100] {
+            let plain = "p".repeat(len);
+            assert_eq!(text(&|s| write_str(s, &plain)), format!("\"{plain}\""));
+            if len > 0 {
+                let quoted = format!("{}\"", "q".repeat(len - 1));
+                let back: String = serde_json::from_str(&text(&|s| write_str(s, &quoted))).unwrap();
+                assert_eq!(back, quoted);
+            }
+        }
         assert_eq!(text(&|s| write_str(s, "a\"b\u{1}")), r#""a\"b\u0001""#);
     }
 
@@ -558,7 +715,7 @@ mod tests {
     #[test]
     fn call_line_is_exact_and_round_trips() {
         let mut out = String::new();
-        write_call(&mut out, &sample());
+        write_call(&mut out, &sample().line());
         assert_eq!(
             out,
             concat!(
@@ -576,19 +733,35 @@ mod tests {
     }
 
     #[test]
-    fn a_line_in_parts_is_the_same_line() {
+    fn a_threads_line_writer_writes_the_same_lines() {
         let mut big = sample();
         let (json, split) =
             crate::call::join_json(&format!(r#"{{"doc":"{}"}}"#, "x".repeat(5000)), "[1,2]");
         (big.json, big.split, big.replayed) = (json, split, true);
-        for c in [sample(), big] {
+        let mut other_session = sample();
+        other_session.session = "s-\"2\"".into();
+        let mut other_thread = sample();
+        other_thread.thread = "worker\t1".into();
+        let mut ok = sample();
+        (ok.status, ok.error, ok.parent) = (Status::Ok, None, None);
+        let mut writer = LineWriter::default();
+        // The kept parts (session, thread) change and change back.
+        for c in [sample(), big, other_session, other_thread, ok, sample()] {
             let mut whole = String::new();
-            write_call(&mut whole, &c);
+            write_call(&mut whole, &c.line());
+            let line = c.line();
+            let parts = writer.call(&line);
+            assert_eq!(parts.parts().concat(), whole);
+            if let CallParts::Five(parts) = parts {
+                // Inputs and output are not copied into the line.
+                assert_eq!(parts[1], c.inputs_json());
+                assert_eq!(parts[3], c.output_json());
+                assert!(c.json.len() >= SPLIT_LINE_AT);
+            } else {
+                assert!(c.json.len() < SPLIT_LINE_AT);
+            }
             let mut buf = String::new();
-            let parts = call_parts(&mut buf, &c);
-            assert_eq!(parts.concat(), whole);
-            assert_eq!(parts[1], c.inputs_json());
-            assert_eq!(parts[3], c.output_json());
+            assert_eq!(call_parts(&mut buf, &line).concat(), whole);
         }
     }
 

@@ -485,7 +485,7 @@ impl Log {
                 format::write_session(&mut buf, s);
             }
             for c in self.calls.iter().filter(|c| c.session == s.id) {
-                format::write_call(&mut buf, c);
+                format::write_call(&mut buf, &c.line());
             }
             if let Some(end) = &s.end {
                 format::write_end(&mut buf, &s.id, end);

@@ -68,7 +68,7 @@ impl Record {
         let mut out = String::new();
         match self {
             Record::Session(s) => format::write_session(&mut out, s),
-            Record::Call(c) => format::write_call(&mut out, c),
+            Record::Call(c) => format::write_call(&mut out, &c.line()),
             Record::End { session, end } => format::write_end(&mut out, session, end),
         }
         out
@@ -101,7 +101,7 @@ impl Call {
     #[must_use]
     pub fn to_jsonl(&self) -> String {
         let mut out = String::new();
-        format::write_call(&mut out, self);
+        format::write_call(&mut out, &self.line());
         out
     }
 }

@@ -87,15 +87,15 @@ struct Totals {
 }
 
 impl Totals {
-    fn add(&mut self, call: &Call) {
+    fn add(&mut self, status: Status, cost: Cost) {
         self.calls += 1;
-        match call.status {
+        match status {
             Status::Ok => {}
             Status::Error => self.errors += 1,
             Status::Panicked => self.panicked += 1,
             Status::Cancelled => self.cancelled += 1,
         }
-        self.cost += call.cost;
+        self.cost += cost;
     }
 }
 
@@ -107,6 +107,10 @@ struct Memory {
     calls: std::collections::VecDeque<Call>,
     /// Keep only the newest this many calls (`BACKSTEP_MEMORY`, `memory_limit`).
     limit: Option<usize>,
+    /// With a limit, the calls whose line the log file did not take (a
+    /// failed write; with a limit of 0, no file): kept whatever the limit,
+    /// as no other record of them is left.
+    unwritten: Vec<Call>,
     totals: Totals,
 }
 
@@ -114,11 +118,14 @@ pub(crate) struct Recorder {
     session: RwLock<Arc<str>>,
     /// Mirrors of `sink` read without its lock on every call.
     has_file: AtomicBool,
+    lost_file: AtomicBool,
     /// The session header is not written yet: the next line takes the lock.
     header_pending: AtomicBool,
     /// Changes whenever `sink` does, so threads refresh their file reference.
     file_generation: AtomicU64,
     skip_replayed: AtomicBool,
+    /// Mirror of `memory.limit == Some(0)`, read without its lock.
+    keeps_none: AtomicBool,
     replay: RwLock<Option<Arc<Replayer>>>,
     on_divergence: RwLock<Option<DivergenceHook>>,
     memory: Mutex<Memory>,
@@ -131,6 +138,8 @@ pub(crate) struct Recorder {
 /// leaves no trace in the file.
 struct Output {
     file: Option<Arc<FileSink>>,
+    /// A log file was asked for and could not be opened.
+    lost: bool,
     header: Option<String>,
     /// Resume: replayed calls are already in the file.
     skip_replayed: bool,
@@ -142,12 +151,37 @@ impl Output {
     }
 
     /// Writes one line given in parts (see [`FileSink::write_parts`]).
-    fn write_parts(&mut self, parts: &[&str]) {
-        if let Some(file) = self.file.as_deref() {
-            if let Some(header) = self.header.take() {
-                file.write(&header);
-            }
-            file.write_parts(parts);
+    fn write_parts(&mut self, parts: &[&str]) -> Written {
+        let Some(file) = self.file.as_deref() else {
+            return Written::NoFile;
+        };
+        if let Some(header) = self.header.take() {
+            file.write(&header);
+        }
+        Written::by(file.write_parts(parts))
+    }
+}
+
+/// What became of a call's line.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Written {
+    /// In the log file.
+    Yes,
+    /// Already in the log file being resumed: not written, not counted again.
+    Before,
+    /// No log file is open.
+    NoFile,
+    /// The write failed (full disk, revoked permission), or the log file
+    /// asked for could not be opened.
+    Failed,
+}
+
+impl Written {
+    fn by(ok: bool) -> Written {
+        if ok {
+            Written::Yes
+        } else {
+            Written::Failed
         }
     }
 }
@@ -270,21 +304,26 @@ pub(crate) fn recorder() -> &'static Recorder {
                 .ok()
                 .filter(|s| !s.is_empty()),
         );
-        let sink = std::env::var_os("BACKSTEP_LOG")
-            .filter(|p| !p.is_empty())
-            .and_then(|p| open_sink(Path::new(&p)));
+        let log_path = std::env::var_os("BACKSTEP_LOG").filter(|p| !p.is_empty());
+        let asked = log_path.is_some();
+        let sink = log_path.and_then(|p| open_sink(Path::new(&p)));
+        let lost = asked && sink.is_none();
+        let limit = env_memory_limit();
         let r = Recorder {
             session: RwLock::new(session.id.clone()),
             replay: RwLock::new(None),
             on_divergence: RwLock::new(None),
             has_file: AtomicBool::new(sink.is_some()),
+            lost_file: AtomicBool::new(lost),
             header_pending: AtomicBool::new(true),
             file_generation: AtomicU64::new(0),
             skip_replayed: AtomicBool::new(false),
+            keeps_none: AtomicBool::new(limit == Some(0)),
             memory: Mutex::new(Memory {
                 sessions: vec![session.clone()],
                 calls: std::collections::VecDeque::new(),
-                limit: env_memory_limit(),
+                limit,
+                unwritten: Vec::new(),
                 totals: Totals {
                     calls: 0,
                     errors: 0,
@@ -295,6 +334,7 @@ pub(crate) fn recorder() -> &'static Recorder {
             }),
             sink: Mutex::new(Output {
                 file: sink,
+                lost,
                 header: Some(header_line(&session)),
                 skip_replayed: false,
             }),
@@ -423,7 +463,7 @@ impl Recorder {
                     cost: Cost::ZERO,
                 };
                 for c in recorded.calls() {
-                    t.add(c);
+                    t.add(c.status, c.cost);
                 }
                 // A finished run keeps its end line: resuming it runs nothing
                 // new, so no second end line is written.
@@ -432,6 +472,7 @@ impl Recorder {
             self.set_session_id(session.id.clone());
             let mut out = lock(&self.sink);
             out.file = open_sink(&src.path);
+            out.lost = out.file.is_none();
             // The recorded header stays the session's only one; a log that
             // has none (killed before its first line) gets one now.
             out.header = replayer.session.as_ref().map_or_else(
@@ -520,30 +561,32 @@ impl Recorder {
     /// Stores a finished call: one line to the file (formatted before taking
     /// the file lock), then into memory.
     pub(crate) fn record(&self, call: Call) {
-        let already_in_file = call.replayed && self.skip_replayed.load(Ordering::Relaxed);
-        if self.has_file.load(Ordering::Relaxed) && !already_in_file {
-            // Formatted before the file lock is taken; written in one call.
-            crate::runtime::with_line_buffer(|buf| {
-                if call.json.len() < format::SPLIT_LINE_AT {
-                    format::write_call(buf, &call);
-                    self.write_line(&[buf]);
-                } else {
-                    // Large inputs or output go to the kernel from the
-                    // call's own buffer: no copy of them into the line.
-                    self.write_line(&format::call_parts(buf, &call));
-                }
-            });
-        }
+        let written = self.write_record(call.replayed, || call.line());
         let mut mem = lock(&self.memory);
-        if !already_in_file {
-            mem.totals.add(&call);
+        if written != Written::Before {
+            mem.totals.add(call.status, call.cost);
         }
-        if let Some(limit) = mem.limit {
-            let limit = limit.max(1);
-            while mem.calls.len() > limit {
-                mem.calls.pop_front();
+        let unwritten =
+            written == Written::Failed || (written == Written::NoFile && mem.limit == Some(0));
+        if unwritten && mem.limit.is_some() {
+            // Not in the file: kept, whatever the limit, so it is not lost.
+            mem.unwritten.push(call);
+            return;
+        }
+        match mem.limit {
+            // Nothing kept: the call (its JSON) is freed after the lock.
+            Some(0) => {
+                drop(mem);
+                drop(call);
             }
-            if mem.calls.len() == limit {
+            Some(limit) => {
+                while mem.calls.len() > limit {
+                    mem.calls.pop_front();
+                }
+                if mem.calls.len() < limit {
+                    mem.calls.push_back(call);
+                    return;
+                }
                 if mem.calls.capacity() > limit {
                     mem.calls.shrink_to(limit); // once: see below
                 }
@@ -552,23 +595,78 @@ impl Recorder {
                 // moves nothing): one copy of the call, not one out and one
                 // in. Its JSON, the one allocation it owns, is freed after
                 // the lock is let go, which another thread may be waiting on.
-                if let Some(oldest) = mem.calls.front_mut() {
-                    let json = std::mem::take(&mut oldest.json);
-                    *oldest = call;
-                    mem.calls.rotate_left(1);
-                    drop(mem);
-                    drop(json);
+                let Some(oldest) = mem.calls.front_mut() else {
                     return;
-                }
+                };
+                let json = std::mem::take(&mut oldest.json);
+                *oldest = call;
+                mem.calls.rotate_left(1);
+                drop(mem);
+                drop(json);
             }
+            None => mem.calls.push_back(call),
         }
-        mem.calls.push_back(call);
+    }
+
+    /// Whether a finished call must be made a [`Call`] and go to
+    /// [`Recorder::record`]: unless memory keeps no calls (`memory_limit(0)`)
+    /// and a log file is open, when [`Recorder::record_line`] writes its line
+    /// without one.
+    pub(crate) fn keeps_calls(&self) -> bool {
+        !self.keeps_none.load(Ordering::Relaxed) || !self.has_file.load(Ordering::Relaxed)
+    }
+
+    /// Records a call that memory does not keep: its line to the file, and
+    /// it counts in the session's totals. `false` when the file did not take
+    /// the line: the call must then go to [`Recorder::record_unwritten`].
+    pub(crate) fn record_line(&self, line: &format::CallLine<'_>) -> bool {
+        let written = self.write_record(line.replayed, || line.clone());
+        if written != Written::Before {
+            lock(&self.memory).totals.add(line.status, line.cost);
+        }
+        matches!(written, Written::Yes | Written::Before)
+    }
+
+    /// Keeps a call whose line [`Recorder::record_line`] could not write
+    /// (and has counted).
+    pub(crate) fn record_unwritten(&self, call: Call) {
+        lock(&self.memory).unwritten.push(call);
+    }
+
+    /// Writes a finished call's line to the log file, if one is open.
+    fn write_record<'a>(
+        &self,
+        replayed: bool,
+        line: impl FnOnce() -> format::CallLine<'a>,
+    ) -> Written {
+        if replayed && self.skip_replayed.load(Ordering::Relaxed) {
+            return Written::Before;
+        }
+        if !self.has_file.load(Ordering::Relaxed) {
+            return if self.lost_file.load(Ordering::Relaxed) {
+                Written::Failed
+            } else {
+                Written::NoFile
+            };
+        }
+        // Formatted before the file lock is taken; written in one call.
+        let line = line();
+        let mut written = Written::NoFile;
+        crate::runtime::with_line_writer(|w| written = self.write_line(w.call(&line).parts()));
+        written
+    }
+
+    /// Sets how many calls memory keeps (`None`: every call).
+    fn set_memory_limit(&self, limit: Option<usize>) {
+        lock(&self.memory).limit = limit;
+        self.keeps_none.store(limit == Some(0), Ordering::Relaxed);
     }
 
     /// Publishes what `out` now holds to the lock-free readers. Called with
     /// the sink lock held, after every change of `out`.
     fn sync_flags(&self, out: &Output) {
         self.has_file.store(out.file.is_some(), Ordering::Relaxed);
+        self.lost_file.store(out.lost, Ordering::Relaxed);
         self.skip_replayed
             .store(out.skip_replayed, Ordering::Relaxed);
         // Before the generation: a writer that sees the new generation sees
@@ -582,7 +680,7 @@ impl Recorder {
     /// thread keeps a reference to it until it changes, so two recording
     /// threads do not queue on a lock to make their `write`s; the header of
     /// a new session, and a thread's first line, go through the lock.
-    fn write_line(&self, line: &[&str]) {
+    fn write_line(&self, line: &[&str]) -> Written {
         let generation = self.file_generation.load(Ordering::Acquire);
         if !self.header_pending.load(Ordering::Acquire) {
             // Written through the thread's reference, not a clone of it: a
@@ -590,18 +688,18 @@ impl Recorder {
             // back and forth on every call.
             let written = FILE_CACHE.try_with(|c| {
                 let c = c.borrow();
-                let fresh = c.0 == generation;
-                if let (true, Some(file)) = (fresh, &c.1) {
-                    file.write_parts(line);
+                match (c.0 == generation, &c.1) {
+                    (true, Some(file)) => Some(Written::by(file.write_parts(line))),
+                    (true, None) => Some(Written::NoFile),
+                    (false, _) => None,
                 }
-                fresh
             });
-            if written == Ok(true) {
-                return;
+            if let Ok(Some(written)) = written {
+                return written;
             }
         }
         let mut out = lock(&self.sink);
-        out.write_parts(line);
+        let written = out.write_parts(line);
         if out.header.is_none() {
             self.header_pending.store(false, Ordering::Release);
         }
@@ -610,6 +708,7 @@ impl Recorder {
         let file = out.file.clone();
         drop(out);
         let _ = FILE_CACHE.try_with(|c| *c.borrow_mut() = (generation, file));
+        written
     }
 
     fn end_session(&self) {
@@ -645,7 +744,12 @@ impl Recorder {
     pub(crate) fn close_current(&self) {
         let id = self.session_id();
         let mut mem = lock(&self.memory);
-        let unused = mem.totals.calls == 0 && !mem.calls.iter().any(|c| c.session == id);
+        let unused = mem.totals.calls == 0
+            && !mem
+                .calls
+                .iter()
+                .chain(&mem.unwritten)
+                .any(|c| c.session == id);
         let mut out = lock(&self.sink);
         if unused && out.header.is_some() {
             mem.sessions.retain(|s| s.id != id);
@@ -675,6 +779,7 @@ impl Recorder {
         let mut out = lock(&self.sink);
         if let Some(p) = path {
             out.file = open_sink(&p);
+            out.lost = out.file.is_none();
         }
         out.header = Some(header_line(&session));
         self.sync_flags(&out);
@@ -683,7 +788,8 @@ impl Recorder {
 
     fn snapshot(&self) -> Log {
         let mem = lock(&self.memory);
-        Log::from_parts(mem.sessions.clone(), mem.calls.iter().cloned().collect())
+        let calls = mem.unwritten.iter().chain(&mem.calls).cloned().collect();
+        Log::from_parts(mem.sessions.clone(), calls)
     }
 }
 
@@ -887,6 +993,22 @@ impl Builder {
     /// Keeps only the newest `calls` calls in memory ([`log()`] shows those),
     /// while the log file keeps every call: for long-running agents. Same as
     /// `BACKSTEP_MEMORY=<calls>`.
+    ///
+    /// `0` keeps none: each call is only written to the log file, straight
+    /// from the buffer its inputs and output were serialized into (the
+    /// cheapest way to record). The session's totals are still counted, and
+    /// test captures ([`capture`](crate::testing::capture)) still see their
+    /// calls. Whatever the limit, a call whose line the log file did not
+    /// take (it could not be opened or written, or, with `0`, there is no
+    /// log file) is kept in memory, so no call is lost.
+    ///
+    /// ```no_run
+    /// # use backstep_core as backstep;
+    /// let _session = backstep::init()
+    ///     .log_file("logs/agent.jsonl")
+    ///     .memory_limit(0)
+    ///     .install();
+    /// ```
     #[must_use]
     pub fn memory_limit(mut self, calls: usize) -> Builder {
         self.memory_limit = Some(calls);
@@ -955,7 +1077,7 @@ impl Builder {
         });
         ENV_REPLAY.get_or_init(|| ());
         if let Some(limit) = self.memory_limit {
-            lock(&r.memory).limit = Some(limit);
+            r.set_memory_limit(Some(limit));
         }
         r.close_current();
         r.stop_replay();

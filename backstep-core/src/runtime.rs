@@ -24,7 +24,7 @@ thread_local! {
     /// The message of the panic now unwinding, set by our panic hook.
     static LAST_PANIC: RefCell<Option<String>> = const { RefCell::new(None) };
     static THREAD_NAME: Arc<str> = thread_name();
-    static LINE: RefCell<String> = RefCell::new(String::with_capacity(512));
+    static LINE: RefCell<crate::format::LineWriter> = RefCell::default();
     /// Finished calls' boxes, reused by the next calls on this thread with
     /// their buffer (inputs, then the output, are serialized into it): no
     /// allocation for the call in flight.
@@ -103,18 +103,17 @@ fn thread_name() -> Arc<str> {
     format!("thread-{digits}").into()
 }
 
-/// Runs `f` with this thread's reusable line buffer, cleared.
-pub(crate) fn with_line_buffer(f: impl FnOnce(&mut String)) {
+/// Runs `f` with this thread's line writer.
+pub(crate) fn with_line_writer(f: impl FnOnce(&mut crate::format::LineWriter)) {
     let mut f = Some(f);
-    let _ = LINE.try_with(|b| {
-        if let (Ok(mut buf), Some(f)) = (b.try_borrow_mut(), f.take()) {
-            buf.clear();
-            f(&mut buf);
+    let _ = LINE.try_with(|w| {
+        if let (Ok(mut w), Some(f)) = (w.try_borrow_mut(), f.take()) {
+            f(&mut w);
         }
     });
-    // Thread-local gone (thread exiting) or already in use: a fresh buffer.
+    // Thread-local gone (thread exiting) or already in use: a fresh one.
     if let Some(f) = f {
-        f(&mut String::new());
+        f(&mut crate::format::LineWriter::default());
     }
 }
 
@@ -357,6 +356,19 @@ impl Active {
             let _ = CURRENT.try_with(|c| c.set(prev));
         }
         let duration = inner.start.elapsed();
+        let r = recorder::recorder();
+        let mut unwritten = false;
+        if !r.keeps_calls() && inner.scope.is_none() && inner.served.is_none() {
+            // Memory keeps no calls (`memory_limit(0)`), no test captures
+            // this one and no replay answered it: its line is written from
+            // the call's own buffer, and no `Call` is made, unless the file
+            // did not take the line.
+            if Active::record_line(r, &mut inner, status, output, error.as_deref(), duration) {
+                recycle(inner);
+                return;
+            }
+            unwritten = true;
+        }
         // Inputs and output in one allocation of exactly their size.
         let (json, split) = match output {
             Output::Appended(split) => (inner.inputs.as_slice().to_vec(), split),
@@ -379,7 +391,6 @@ impl Active {
         // UTF-8) and ASCII punctuation.
         let json = unsafe { std::str::from_boxed_utf8_unchecked(json) };
         debug_assert!(json.is_char_boundary(split));
-        let r = recorder::recorder();
         let call = Call {
             session: r.session_id(),
             seq: inner.seq,
@@ -399,6 +410,7 @@ impl Active {
         };
         let scope = inner.scope.take();
         match inner.served.take() {
+            None if unwritten => r.record_unwritten(call),
             None => {
                 if let Some(scope) = &scope {
                     scope.push(&call);
@@ -408,6 +420,51 @@ impl Active {
             Some(served) => record_served(r, call, served, scope.as_deref()),
         }
         recycle(inner);
+    }
+
+    /// [`Active::complete_json`] for a call memory does not keep: `false`
+    /// when the log file did not take its line.
+    fn record_line(
+        r: &recorder::Recorder,
+        inner: &mut Inflight,
+        status: Status,
+        output: Output<'_>,
+        error: Option<&str>,
+        duration: std::time::Duration,
+    ) -> bool {
+        let buf: &[u8] = &inner.inputs;
+        let (inputs, output) = match output {
+            Output::Appended(split) => buf.split_at(split),
+            Output::Given(output) => (
+                if buf.is_empty() { b"{}" } else { buf },
+                output.unwrap_or(b"null"),
+            ),
+        };
+        // SAFETY: as for the record's JSON in `complete_json`; `split` is
+        // where the output, appended after the inputs, starts.
+        let (inputs, output) = unsafe {
+            (
+                std::str::from_utf8_unchecked(inputs),
+                std::str::from_utf8_unchecked(output),
+            )
+        };
+        let session = r.session_id();
+        r.record_line(&crate::format::CallLine {
+            session: &session,
+            seq: inner.seq,
+            parent: inner.parent,
+            tool: inner.tool,
+            inputs,
+            output,
+            status,
+            error,
+            started_at: inner.started_at,
+            duration,
+            cost: Cost::from_usd(inner.cost_usd)
+                + Cost::from_picodollars(i128::from(*inner.added.get_mut())),
+            thread: inner.thread.as_deref().unwrap_or(""),
+            replayed: inner.in_log,
+        })
     }
 
     /// Asks the replay in progress for a recorded answer to this call.

@@ -57,11 +57,16 @@ impl FileSink {
         &self.path
     }
 
-    /// Writes complete lines. A failure (full disk, revoked permission) warns once
-    /// and is otherwise swallowed: the call is still in memory.
-    pub(crate) fn write(&self, lines: &str) {
-        if let Err(e) = (&self.file).write_all(lines.as_bytes()) {
-            self.failed_with(&e);
+    /// Writes complete lines; `false` when they did not all go out. A
+    /// failure (full disk, revoked permission) warns once and is otherwise
+    /// swallowed: the recorder keeps in memory the call the file did not take.
+    pub(crate) fn write(&self, lines: &str) -> bool {
+        match (&self.file).write_all(lines.as_bytes()) {
+            Ok(()) => true,
+            Err(e) => {
+                self.failed_with(&e);
+                false
+            }
         }
     }
 
@@ -81,7 +86,7 @@ impl FileSink {
     /// it whole (the file's lock is held for all of it), as one `write`
     /// would, without the parts being copied together first. A short write
     /// (rare: a full disk, a signal) is finished with the rest in one buffer.
-    pub(crate) fn write_parts(&self, parts: &[&str]) {
+    pub(crate) fn write_parts(&self, parts: &[&str]) -> bool {
         if let [line] = parts {
             return self.write(line);
         }
@@ -90,7 +95,10 @@ impl FileSink {
         let written = loop {
             match (&self.file).write_vectored(&slices) {
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                Err(e) => return self.failed_with(&e),
+                Err(e) => {
+                    self.failed_with(&e);
+                    return false;
+                }
                 Ok(n) => break n,
             }
         };
@@ -99,8 +107,10 @@ impl FileSink {
             let rest: Vec<u8> = parts.iter().flat_map(|p| p.bytes()).skip(written).collect();
             if let Err(e) = (&self.file).write_all(&rest) {
                 self.failed_with(&e);
+                return false;
             }
         }
+        true
     }
 
     /// Asks the OS to put what was written on disk (at session end).
@@ -118,10 +128,10 @@ mod tests {
         let path = std::env::temp_dir().join(format!("backstep-sink-{}.jsonl", std::process::id()));
         let _ = std::fs::remove_file(&path);
         let sink = FileSink::open(&path).unwrap();
-        sink.write("first\n");
+        assert!(sink.write("first\n"));
         let big = "y".repeat(100_000);
-        sink.write_parts(&["{\"a\":", &big, ",\"b\":", "2", "}\n"]);
-        sink.write_parts(&["last\n"]);
+        assert!(sink.write_parts(&["{\"a\":", &big, ",\"b\":", "2", "}\n"]));
+        assert!(sink.write_parts(&["last\n"]));
         let text = std::fs::read_to_string(&path).unwrap();
         assert_eq!(text, format!("first\n{{\"a\":{big},\"b\":2}}\nlast\n"));
         assert!(!sink.failed.load(Ordering::Relaxed));
@@ -133,7 +143,8 @@ mod tests {
         let Ok(sink) = FileSink::open(Path::new("/dev/full")) else {
             return; // not on this system
         };
-        sink.write_parts(&["a", "b"]);
+        assert!(!sink.write_parts(&["a", "b"]));
         assert!(sink.failed.load(Ordering::Relaxed));
+        assert!(!sink.write("c\n"));
     }
 }
