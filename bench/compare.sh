@@ -85,9 +85,9 @@ if [ -z "${SKIP_RUN:-}" ]; then
   crit '^small/(plain|floor_mem|tool_mem)$'
   crit '^large/(plain|floor_mem|tool_mem)$'
   crit '^(small|large)/(plain|floor_mem|tool_mem_bounded)$'
-  crit '^small/(plain|floor_file|tracing_file|tool_file)$'
-  crit '^large/(plain|floor_file|tracing_file|tool_file)$'
-  crit '^(small|large)/(plain|floor_file|tool_file_bounded)$'
+  crit '^small/(plain|floor_file|tracing_file|tool_file|tool_file_only)$'
+  crit '^large/(plain|floor_file|tracing_file|tool_file|tool_file_only)$'
+  crit '^(small|large)/(plain|floor_file|tool_file_bounded|tool_file_only)$'
   echo "== paired rounds" >&2
   # The file benchmarks leave gigabytes for the kernel to write back, on the
   # second core: its two-thread rounds need that core.
@@ -111,7 +111,7 @@ if [ -z "${SKIP_RUN:-}" ]; then
     {
       TOP=0 bench/profile.sh plain tiny 10000 20000
       TOP=0 bench/profile.sh off tiny 10000 20000
-      for mode in plain floor_mem floor_file off mem mem_bounded file file_bounded tracing; do
+      for mode in plain floor_mem floor_file off mem mem_bounded file file_bounded file_only tracing; do
         TOP=0 bench/profile.sh $mode small 10000 20000
         TOP=0 bench/profile.sh $mode large 100 200
       done

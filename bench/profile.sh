@@ -2,7 +2,7 @@
 # Instructions per call, by function, for one mode and shape of the call
 # benchmarks (benches/profile.rs), counted by valgrind's callgrind.
 #
-#   bench/profile.sh mem small          # modes: plain floor_mem floor_file off mem mem_bounded file file_bounded tracing open
+#   bench/profile.sh mem small          # modes: plain floor_mem floor_file off mem mem_bounded file file_bounded file_only tracing open
 #   bench/profile.sh file large 2000 4000
 #
 # Runs N1 and N2 calls and divides the difference by N2-N1, so set-up costs

@@ -18,7 +18,8 @@ bench = os.path.join(target, "backstep-bench")
 MODE = {
     "plain": "plain", "floor_mem": "floor_mem", "floor_file": "floor_file",
     "tool_off": "off", "tool_mem": "mem", "tool_mem_bounded": "mem_bounded",
-    "tool_file": "file", "tool_file_bounded": "file_bounded", "tracing_file": "tracing",
+    "tool_file": "file", "tool_file_bounded": "file_bounded", "tool_file_only": "file_only",
+    "tracing_file": "tracing",
 }
 
 
@@ -208,7 +209,9 @@ def shape(group, label):
             ("tool_mem", "floor_mem", "in memory, every call kept", 1.5),
             ("tool_mem_bounded", "floor_mem", "in memory, `memory_limit(1000)`", 1.5),
             ("tool_file", "floor_file", "to a JSONL file, every call also kept in memory", 1.2),
-            ("tool_file_bounded", "floor_file", "to a JSONL file, `memory_limit(1000)`", 1.2)):
+            ("tool_file_bounded", "floor_file", "to a JSONL file, `memory_limit(1000)`", 1.2),
+            ("tool_file_only", "floor_file",
+             "to a JSONL file, `memory_limit(0)` (none kept in memory, as the floor)", 1.2)):
         m = measured(group, key, (key, floor))
         r = ratio(m, key, floor)
         floor_name = "the memory floor's" if floor == "floor_mem" else "the file floor's"
@@ -222,16 +225,22 @@ def shape(group, label):
             judged = paired_verdict(p, lambda x: x <= limit)
         row(f"{label}: `#[tool]`, {what}", t(m[key][0]), plus(m[key][1]),
             n(instr_over(group, key)), cell, f"≤ {limit}×", judged)
-    m = measured(group, "tracing_file", ("tracing_file", "tool_file", "floor_file"))
-    r = ratio(m, "tracing_file", "tool_file")  # the default file mode
+    m = measured(group, "tracing_file",
+                 ("tracing_file", "tool_file", "tool_file_only", "floor_file"))
+    # Against `#[tool]` keeping nothing in memory, as tracing's writer does.
+    r = ratio(m, "tracing_file", "tool_file_only")
+    default = ratio(m, "tracing_file", "tool_file")
     bound = ratio(m, "tracing_file", "floor_file")
-    cell = "n/a" if r is None else f"tracing's overhead is {r:.2f}× `#[tool]`'s (file)"
+    cell = ("n/a" if r is None else
+            f"tracing's overhead is {r:.2f}× `#[tool]`'s (file, `memory_limit(0)`)")
+    if default is not None:
+        cell += f"; {default:.2f}× `#[tool]`'s keeping every call too"
     if bound is not None:
         cell += f"; {bound:.2f}× the file floor's"
     p = (PAIRED or {}).get(f"{group}/tracing_file")
     judged = verdict(None if r is None else r >= 4.0)
     if p and p.get("median") is not None:
-        cell += (f"; judged, paired rounds against `#[tool]` to a file with `memory_limit(1000)`: "
+        cell += (f"; judged, paired rounds against `#[tool]` to a file with `memory_limit(0)`: "
                  f"**{p['median']:.3f}×** (quartiles {p['q1']:.2f}–{p['q3']:.2f})")
         judged = paired_verdict(p, lambda x: x >= 4.0)
     row(f"{label}: tracing `#[instrument(ret)]`, JSON to a file", t(m["tracing_file"][0]),
@@ -253,7 +262,8 @@ def best(group, name):
 
 def contention():
     scale = {}
-    for k in ("plain", "floor_mem", "floor_file", "tool_mem_bounded", "tool_file_bounded"):
+    for k in ("plain", "floor_mem", "floor_file", "tool_mem_bounded", "tool_file_bounded",
+              "tool_file_only"):
         one, two = best("contention", f"{k}_1t"), best("contention", f"{k}_2t")
         scale[k] = (one, two, None if not one or not two else one / two)
     names = {
@@ -262,12 +272,14 @@ def contention():
         "floor_file": "floor, file",
         "tool_mem_bounded": "`#[tool]`, in memory, `memory_limit(1000)`",
         "tool_file_bounded": "`#[tool]`, to a file, `memory_limit(1000)`",
+        "tool_file_only": "`#[tool]`, to a file, `memory_limit(0)`",
     }
     # The plain function's own scaling: below this the second core was not
     # there for criterion's samples, and the tool's scaling says nothing.
     control = scale["plain"][2]
     for k, (one, two, s) in scale.items():
-        floor = {"tool_mem_bounded": "floor_mem", "tool_file_bounded": "floor_file"}.get(k)
+        floor = {"tool_mem_bounded": "floor_mem", "tool_file_bounded": "floor_file",
+                 "tool_file_only": "floor_file"}.get(k)
         cells, tgt, ok = [], "", ""
         if floor:
             tgt = "≥ 0.8 × the floor's"

@@ -6,13 +6,14 @@
 //! Benchmark ids (`target/criterion/<group>/<id>/new/estimates.json`):
 //! - `small/*`, `large/*`: `plain`, `floor_mem`, `floor_file`, `tool_off`,
 //!   `tool_mem`, `tool_mem_bounded`, `tracing_file`, `tool_file`,
-//!   `tool_file_bounded` (`_bounded`: `init().memory_limit(1000)`, the newest
-//!   1,000 calls kept in memory; without it every call is);
+//!   `tool_file_bounded`, `tool_file_only` (`_bounded`:
+//!   `init().memory_limit(1000)`, the newest 1,000 calls kept in memory;
+//!   `_only`: `memory_limit(0)`, none; without either every call is);
 //! - `tiny/plain`, `tiny/tool_off`: a `u64 -> u64` body of two instructions,
 //!   where the cost of `#[tool]` with recording off is not lost in noise;
 //! - `contention/*`: `plain`, `floor_mem`, `floor_file`, `tool_mem_bounded`,
-//!   `tool_file_bounded`, each `_1t` and `_2t` (the same number of small calls
-//!   on one or two threads kept for the whole benchmark).
+//!   `tool_file_bounded`, `tool_file_only`, each `_1t` and `_2t` (the same
+//!   number of small calls on one or two threads kept for the whole benchmark).
 //!
 //! Single-thread benchmarks are timed on the thread's CPU clock (see
 //! `common::measure`; `BENCH_CLOCK=wall` for the wall clock); the two-thread
@@ -81,7 +82,7 @@ fn unfiled(g: &mut Group<'_>, small: bool) {
 }
 
 /// `#[tool]` streaming to a file, for one shape: keeping every call in memory
-/// too (the default), then only the newest `MEMORY_LIMIT`.
+/// too (the default), then only the newest `MEMORY_LIMIT`, then none.
 fn filed(g: &mut Group<'_>, small: bool) {
     let doc = document();
     g.bench_function("tool_file", |b| {
@@ -90,6 +91,10 @@ fn filed(g: &mut Group<'_>, small: bool) {
     });
     g.bench_function("tool_file_bounded", |b| {
         let path = mode_file_bounded();
+        b.iter_custom(|iters| measure_then_truncate(iters, &path, || call_tool(small, &doc)));
+    });
+    g.bench_function("tool_file_only", |b| {
+        let path = mode_file_only();
         b.iter_custom(|iters| measure_then_truncate(iters, &path, || call_tool(small, &doc)));
     });
 }
@@ -123,8 +128,9 @@ where
 }
 
 /// The same number of small calls on one thread and on two: the floors, then
-/// `#[tool]` in memory and to a file, both with `memory_limit(MEMORY_LIMIT)`
-/// so memory stays flat whatever the number of calls.
+/// `#[tool]` in memory and to a file with `memory_limit(MEMORY_LIMIT)`, so
+/// memory stays flat whatever the number of calls, and to a file with
+/// `memory_limit(0)`.
 fn contention(g: &mut Group<'_>, phase: &str) {
     let tool = |_: &mut Vec<u8>| {
         black_box(search_tool(black_box(QUERY), black_box(LIMIT)));
@@ -143,17 +149,17 @@ fn contention(g: &mut Group<'_>, phase: &str) {
             }
         }
         "file" => {
-            let path = mode_file_bounded();
-            for threads in [1, 2] {
-                threaded(
-                    g,
-                    &format!("tool_file_bounded_{threads}t"),
-                    threads,
-                    &tool,
-                    || {
+            for mode in ["tool_file_bounded", "tool_file_only"] {
+                let path = if mode == "tool_file_only" {
+                    mode_file_only()
+                } else {
+                    mode_file_bounded()
+                };
+                for threads in [1, 2] {
+                    threaded(g, &format!("{mode}_{threads}t"), threads, &tool, || {
                         truncate(&path);
-                    },
-                );
+                    });
+                }
             }
         }
         _ => {

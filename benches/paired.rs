@@ -7,12 +7,14 @@
 //! `(tool - plain) / (floor - plain)` is taken within each round, and the
 //! median and quartiles over the rounds are reported.
 //!
-//! Pairs: the in-memory floor with `memory_limit(1000)`, then the file floor
-//! with a log file and `memory_limit(1000)`, and that `#[tool]` with tracing's
-//! `#[instrument(ret)]` to a file (the ratio: tracing's overhead over
-//! `#[tool]`'s), each for the small and the large shape. Then two threads
-//! (see [`paired_scaling`]): how `#[tool]` scales from one thread to two,
-//! over how the floor does, in memory and to a file. `cargo bench --bench
+//! Pairs, each for the small and the large shape: the in-memory floor with
+//! `#[tool]` keeping the newest 1,000 calls (`memory_limit(1000)`); the file
+//! floor with `#[tool]` streaming to a log file and keeping the newest 1,000
+//! calls, then keeping none (`memory_limit(0)`, as the floor and tracing);
+//! and that last `#[tool]` with tracing's `#[instrument(ret)]` to a file (the
+//! ratio: tracing's overhead over `#[tool]`'s). Then two threads (see
+//! [`paired_scaling`]): how `#[tool]` scales from one thread to two, over how
+//! the floor does, in memory and to a file. `cargo bench --bench
 //! paired` prints them and writes `target/backstep-bench/paired.json`, which
 //! `bench/table.py` reads.
 
@@ -266,15 +268,17 @@ fn num(x: Option<f64>) -> String {
 /// (`small/tool_mem_bounded`, `contention/tool_file_bounded`, ...) contains
 /// one of its words (an empty list when it names none of them).
 fn wanted() -> Option<Vec<&'static str>> {
-    const NAMES: [&str; 8] = [
+    const NAMES: [&str; 10] = [
         "small/tool_mem_bounded",
         "large/tool_mem_bounded",
         "contention/tool_mem_bounded",
         "small/tool_file_bounded",
-        "small/tracing_file",
         "large/tool_file_bounded",
+        "small/tool_file_only",
+        "small/tracing_file",
+        "large/tool_file_only",
         "large/tracing_file",
-        "contention/tool_file_bounded",
+        "contention/tool_file_only",
     ];
     let words = filter_words();
     if words.is_empty() || words.iter().any(|w| w == "paired") {
@@ -348,12 +352,18 @@ fn main() {
         }
         results.push(format!(r#""{name}":{{{}}}"#, fields.join(",")));
     };
-    for file in [false, true] {
-        let tool_log = if file {
-            mode_file_bounded()
-        } else {
-            mode_memory_bounded();
-            tool_log()
+    for (mode, file) in [
+        ("tool_mem_bounded", false),
+        ("tool_file_bounded", true),
+        ("tool_file_only", true),
+    ] {
+        let tool_log = match mode {
+            "tool_mem_bounded" => {
+                mode_memory_bounded();
+                tool_log()
+            }
+            "tool_file_bounded" => mode_file_bounded(),
+            _ => mode_file_only(),
         };
         for small in [true, false] {
             let calls = if small { 20_000 } else { 100 };
@@ -367,15 +377,8 @@ fn main() {
                     truncate(&tool_log);
                 }
             };
-            let name = format!(
-                "{}/{}",
-                if small { "small" } else { "large" },
-                if file {
-                    "tool_file_bounded"
-                } else {
-                    "tool_mem_bounded"
-                }
-            );
+            let shape = if small { "small" } else { "large" };
+            let name = format!("{shape}/{mode}");
             if wanted(&name) {
                 report(
                     &name,
@@ -384,10 +387,11 @@ fn main() {
                     paired(calls, &mut [&mut plain, &mut floor, &mut tool], &mut after),
                 );
             }
-            let name = format!("{}/tracing_file", if small { "small" } else { "large" });
-            if file && wanted(&name) {
-                // tracing against `#[tool]` to a file: the ratio is
-                // tracing's overhead over `#[tool]`'s.
+            // tracing against `#[tool]` streaming to a file and keeping
+            // nothing in memory, as tracing's JSON writer does: the ratio is
+            // tracing's overhead over `#[tool]`'s.
+            let name = format!("{shape}/tracing_file");
+            if mode == "tool_file_only" && wanted(&name) {
                 let tracing_log = tracing_to_file();
                 let mut traced = || call_traced(small, &doc);
                 let mut after = || {
@@ -403,16 +407,13 @@ fn main() {
                 );
             }
         }
-        let name = if file {
-            "contention/tool_file_bounded"
-        } else {
-            "contention/tool_mem_bounded"
-        };
-        if !wanted(name) {
+        // Two threads: in memory, and to a file with nothing kept in memory.
+        let name = format!("contention/{mode}");
+        if mode == "tool_file_bounded" || !wanted(&name) {
             continue;
         }
         report(
-            name,
+            &name,
             &[
                 "plain_1t", "plain_2t", "floor_1t", "floor_2t", "tool_1t", "tool_2t",
             ],

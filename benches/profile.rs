@@ -7,7 +7,8 @@
 //! ```
 //!
 //! Modes: `plain`, `floor_mem`, `floor_file`, `off`, `mem`, `mem_bounded`,
-//! `file`, `file_bounded` (`_bounded`: the newest 1,000 calls in memory), `tracing`;
+//! `file`, `file_bounded` (`_bounded`: the newest 1,000 calls in memory),
+//! `file_only` (no call kept in memory), `tracing`;
 //! shapes: `small`, `large`, `tiny` (`u64 -> u64`). Run by `cargo bench` without a mode, it does nothing.
 //!
 //! `profile open - N` parses the first N lines of the reader bench's log
@@ -20,7 +21,7 @@ use std::hint::black_box;
 mod common;
 use common::*;
 
-const MODES: [&str; 10] = [
+const MODES: [&str; 11] = [
     "plain",
     "floor_mem",
     "floor_file",
@@ -29,6 +30,7 @@ const MODES: [&str; 10] = [
     "mem_bounded",
     "file",
     "file_bounded",
+    "file_only",
     "tracing",
     "open",
 ];
@@ -90,6 +92,9 @@ fn main() {
         }
         "file_bounded" => {
             mode_file_bounded();
+        }
+        "file_only" => {
+            mode_file_only();
         }
         "tracing" => {
             tracing_to_file();

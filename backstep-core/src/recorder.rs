@@ -658,8 +658,19 @@ impl Recorder {
 
     /// Sets how many calls memory keeps (`None`: every call).
     fn set_memory_limit(&self, limit: Option<usize>) {
-        lock(&self.memory).limit = limit;
-        self.keeps_none.store(limit == Some(0), Ordering::Relaxed);
+        let mut mem = lock(&self.memory);
+        mem.limit = limit;
+        if let Some(limit) = limit {
+            let over = mem.calls.len().saturating_sub(limit);
+            // The oldest go now, not as later calls come in (with `0`,
+            // none would: no call reaches memory).
+            let gone: Vec<Call> = mem.calls.drain(..over).collect();
+            self.keeps_none.store(limit == 0, Ordering::Relaxed);
+            drop(mem);
+            drop(gone);
+        } else {
+            self.keeps_none.store(false, Ordering::Relaxed);
+        }
     }
 
     /// Publishes what `out` now holds to the lock-free readers. Called with

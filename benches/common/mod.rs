@@ -387,6 +387,13 @@ pub fn mode_file_bounded() -> PathBuf {
     tool_log()
 }
 
+/// `#[tool]` streaming to [`tool_log`] and keeping no call in memory
+/// (`init().memory_limit(0)`): only the file has them.
+pub fn mode_file_only() -> PathBuf {
+    install(true, Some(0));
+    tool_log()
+}
+
 /// Installs (once) tracing-subscriber's JSON formatter writing to
 /// `target/backstep-bench/tracing.jsonl` (O_APPEND, one `write` per event) as
 /// the global subscriber. Returns the file's path.
