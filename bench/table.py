@@ -225,6 +225,7 @@ def shape(group, label):
             judged = paired_verdict(p, lambda x: x <= limit)
         row(f"{label}: `#[tool]`, {what}", t(m[key][0]), plus(m[key][1]),
             n(instr_over(group, key)), cell, f"≤ {limit}×", judged)
+    padded(group, label)
     m = measured(group, "tracing_file",
                  ("tracing_file", "tool_file", "tool_file_only", "floor_file"))
     # Against `#[tool]` keeping nothing in memory, as tracing's writer does.
@@ -246,6 +247,32 @@ def shape(group, label):
     row(f"{label}: tracing `#[instrument(ret)]`, JSON to a file", t(m["tracing_file"][0]),
         plus(m["tracing_file"][1]), n(instr_over(group, "tracing_file")), cell, "≥ 4×",
         judged)
+
+
+def padded(group, label):
+    """The control of paired rounds: the file floor with its lines padded to
+    the length of a `#[tool]` line, against the floor and against `#[tool]`
+    to a file with `memory_limit(0)`. Not judged: the issue's floor is the
+    unpadded one."""
+    p = (PAIRED or {}).get(f"{group}/floor_file_padded")
+    q = (PAIRED or {}).get(f"{group}/tool_file_only_vs_padded")
+    if not p or p.get("median") is None:
+        return
+    length = PAIRED.get("padded_len")
+    what = f"{length} B" if length else "the length of a `#[tool]` line"
+    over = (None if p.get("padded_ns") is None or p.get("plain_ns") is None
+            else p["padded_ns"] - p["plain_ns"])
+    row(f"{label}: control: floor + `write`, each line padded with spaces to {what} "
+        "(as long as a `#[tool]` line)",
+        t(p.get("padded_ns")), plus(over), "",
+        f"paired rounds: {p['median']:.3f}× the file floor's overhead "
+        f"(quartiles {p['q1']:.2f}–{p['q3']:.2f}): what the longer line alone costs",
+        "", "")
+    if q and q.get("median") is not None:
+        row(f"{label}: control: `#[tool]` to a JSONL file, `memory_limit(0)`, against the padded floor",
+            t(q.get("tool_ns")), "", "",
+            f"paired rounds: {q['median']:.3f}× the padded floor's overhead "
+            f"(quartiles {q['q1']:.2f}–{q['q3']:.2f})", "", "")
 
 
 def best(group, name):

@@ -12,7 +12,10 @@
 //! floor with `#[tool]` streaming to a log file and keeping the newest 1,000
 //! calls, then keeping none (`memory_limit(0)`, as the floor and tracing);
 //! and that last `#[tool]` with tracing's `#[instrument(ret)]` to a file (the
-//! ratio: tracing's overhead over `#[tool]`'s). Then two threads (see
+//! ratio: tracing's overhead over `#[tool]`'s). For the small shape, a control:
+//! the file floor with each line padded with spaces to the length of a
+//! `#[tool]` line, against the floor and against `#[tool]`, which shows what
+//! the kernel charges for the longer line. Then two threads (see
 //! [`paired_scaling`]): how `#[tool]` scales from one thread to two, over how
 //! the floor does, in memory and to a file. `cargo bench --bench
 //! paired` prints them and writes `target/backstep-bench/paired.json`, which
@@ -268,13 +271,14 @@ fn num(x: Option<f64>) -> String {
 /// (`small/tool_mem_bounded`, `contention/tool_file_bounded`, ...) contains
 /// one of its words (an empty list when it names none of them).
 fn wanted() -> Option<Vec<&'static str>> {
-    const NAMES: [&str; 10] = [
+    const NAMES: [&str; 11] = [
         "small/tool_mem_bounded",
         "large/tool_mem_bounded",
         "contention/tool_mem_bounded",
         "small/tool_file_bounded",
         "large/tool_file_bounded",
         "small/tool_file_only",
+        "small/floor_file_padded",
         "small/tracing_file",
         "large/tool_file_only",
         "large/tracing_file",
@@ -306,6 +310,8 @@ fn main() {
     let mut buf = Vec::with_capacity(1024);
     let (floor_path, floor_file) = append_file("paired-floor.jsonl");
     let mut results = Vec::new();
+    // The length the padded control's lines were padded to.
+    let mut padded_len = None;
     let mut report = |name: &str, labels: &[&str], ratio: &str, m: Measured| {
         let times: Vec<String> = labels
             .iter()
@@ -387,6 +393,41 @@ fn main() {
                     paired(calls, &mut [&mut plain, &mut floor, &mut tool], &mut after),
                 );
             }
+            // A control for the small shape: the file floor with its lines
+            // padded to the length of `#[tool]`'s, alone (against the floor)
+            // and against `#[tool]`.
+            let name = format!("{shape}/floor_file_padded");
+            if small && mode == "tool_file_only" && wanted(&name) {
+                call_tool(small, &doc);
+                let len = last_line_len(&tool_log);
+                padded_len = Some(len);
+                let mut padded_buf = Vec::with_capacity(1024);
+                let mut padded = || {
+                    drop(std::hint::black_box(search_floor_file_padded(
+                        &mut padded_buf,
+                        &floor_file,
+                        len,
+                        std::hint::black_box(QUERY),
+                        std::hint::black_box(LIMIT),
+                    )));
+                };
+                report(
+                    &name,
+                    &["plain", "floor", "padded"],
+                    "(padded - plain) / (floor - plain)",
+                    paired(
+                        calls,
+                        &mut [&mut plain, &mut floor, &mut padded],
+                        &mut after,
+                    ),
+                );
+                report(
+                    &format!("{shape}/tool_file_only_vs_padded"),
+                    &["plain", "padded", "tool"],
+                    "(tool - plain) / (padded - plain)",
+                    paired(calls, &mut [&mut plain, &mut padded, &mut tool], &mut after),
+                );
+            }
             // tracing against `#[tool]` streaming to a file and keeping
             // nothing in memory, as tracing's JSON writer does: the ratio is
             // tracing's overhead over `#[tool]`'s.
@@ -426,6 +467,9 @@ fn main() {
         return;
     }
     let path = out_dir().join("paired.json");
+    if let Some(len) = padded_len {
+        results.push(format!(r#""padded_len":{len}"#));
+    }
     results.push(format!(r#""commit":"{}""#, commit()));
     std::fs::write(&path, format!("{{{}}}\n", results.join(","))).expect("write paired.json");
     println!("paired: wrote {}", path.display());

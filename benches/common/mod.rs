@@ -204,6 +204,35 @@ pub fn index_floor_file(buf: &mut Vec<u8>, file: &File, text: &str, stride: usiz
     out
 }
 
+/// [`search_floor_file`] with its line padded to `len` bytes with spaces
+/// inside the JSON object: the same work, and as many bytes written as a
+/// `#[tool]` line. A control, not a floor: it shows how much of `#[tool]`'s
+/// overhead to a file is the kernel taking a longer line.
+#[inline(never)]
+pub fn search_floor_file_padded(
+    buf: &mut Vec<u8>,
+    file: &File,
+    len: usize,
+    query: &str,
+    limit: usize,
+) -> Vec<Hit> {
+    let out = search_floor(buf, query, limit);
+    if buf.len() < len {
+        let end = buf.len() - 2; // before `}\n`
+        buf.splice(end..end, std::iter::repeat(b' ').take(len - buf.len()));
+    }
+    write_line(file, buf);
+    out
+}
+
+/// The length of the last line of `path` (with its newline): what one
+/// `#[tool]` call wrote there.
+#[must_use]
+pub fn last_line_len(path: &Path) -> usize {
+    let text = std::fs::read_to_string(path).expect("read a bench log");
+    text.lines().last().map_or(0, |l| l.len() + 1)
+}
+
 fn write_line(mut file: &File, line: &[u8]) {
     file.write_all(line).expect("write the floor's line");
 }
