@@ -423,7 +423,9 @@ impl Active {
     }
 
     /// [`Active::complete_json`] for a call memory does not keep: `false`
-    /// when the log file did not take its line.
+    /// when the log file did not take its line. Not inlined, so the line
+    /// writer it calls stays out of the path of the calls memory keeps.
+    #[inline(never)]
     fn record_line(
         r: &recorder::Recorder,
         inner: &mut Inflight,
