@@ -116,6 +116,36 @@ fn child() {
             // Still recorded in memory.
             assert_eq!(backstep::log().len(), 5);
         }
+        // Limit 0: a line cut short, one not written at all, then the file
+        // takes lines again. The next line is not glued onto the cut one,
+        // and the two calls the file lost are kept in memory.
+        "cut_then_recover" => {
+            // SAFETY: plain libc calls on this (child) process.
+            unsafe { libc::signal(libc::SIGXFSZ, libc::SIG_IGN) };
+            let guard = backstep::init().log_file(&path).memory_limit(0).install();
+            small(0);
+            let size = std::fs::metadata(&path).unwrap().len();
+            let set = |cur| {
+                let limit = libc::rlimit {
+                    rlim_cur: cur,
+                    rlim_max: libc::RLIM_INFINITY,
+                };
+                // SAFETY: as above.
+                unsafe { libc::setrlimit(libc::RLIMIT_FSIZE, &limit) };
+            };
+            set(size + 100);
+            small(1); // cut after 100 bytes
+            small(2); // not written: the file is at its limit
+            set(libc::RLIM_INFINITY);
+            small(3);
+            small(4);
+            let kept: Vec<u32> = backstep::log()
+                .iter()
+                .map(|c| c.input("n").unwrap())
+                .collect();
+            assert_eq!(kept, [1, 2]);
+            drop(guard);
+        }
         "record" => {
             let _guard = backstep::init().log_file(&path).install();
             small(0);
@@ -151,16 +181,22 @@ fn a_write_cut_short_inside_a_character_warns_once_and_the_call_returns() {
         )),
         "{stderr}"
     );
-    // What reached the file reads back: the whole first call, then the cut line.
+    // What reached the file reads back: the whole first call, then the
+    // four lines the file size limit cut, each on a line of its own.
     let log = Log::open(&path).unwrap();
     assert_eq!(log.len(), 1);
     assert_eq!(log.calls()[0].output::<u32>().unwrap(), 1);
-    assert_eq!(log.warnings().len(), 1);
-    assert!(
-        log.warnings()[0].contains(":3: last line is cut off"),
-        "{:?}",
-        log.warnings()
-    );
+    let name = path.display();
+    let expected = [
+        format!("{name}:3: a line cut off"),
+        format!("{name}:4: a line cut off"),
+        format!("{name}:5: a line cut off"),
+        format!("{name}:6: last line is cut off"),
+    ];
+    assert_eq!(log.warnings().len(), 4, "{:?}", log.warnings());
+    for (w, e) in log.warnings().iter().zip(&expected) {
+        assert!(w.starts_with(e.as_str()), "{w:?} does not start with {e:?}");
+    }
 }
 
 #[test]
@@ -193,4 +229,34 @@ fn a_run_killed_mid_line_and_resumed_leaves_a_readable_log() {
         "{:?}",
         log.warnings()
     );
+}
+
+#[test]
+fn after_a_line_cut_short_the_next_lines_read_back_and_the_lost_calls_stay_in_memory() {
+    let path = temp("cut.jsonl");
+    let out = spawn("cut_then_recover", &path);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        stderr
+            .matches("backstep: warning: cannot write to the session log")
+            .count(),
+        1,
+        "{stderr}"
+    );
+    let text = std::fs::read_to_string(&path).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 6, "{text}");
+    assert_eq!(lines[2].len(), 100, "the cut line: {text}");
+    let log = Log::open(&path).unwrap();
+    let inputs: Vec<u32> = log.iter().map(|c| c.input("n").unwrap()).collect();
+    assert_eq!(inputs, [0, 3, 4]);
+    assert_eq!(log.warnings().len(), 1, "{:?}", log.warnings());
+    assert!(
+        log.warnings()[0].contains(":3: a line cut off"),
+        "{:?}",
+        log.warnings()
+    );
+    // The end line counts every call, the two the file lost too.
+    let end = log.sessions()[0].ended().unwrap();
+    assert_eq!(end.calls(), 5);
 }

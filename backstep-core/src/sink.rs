@@ -8,14 +8,32 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use crate::recorder::warn_once;
 
 /// A JSON Lines file opened for appending. Each record is handed to the kernel
-/// with one `write_all` of one complete line, so anything written survives the
-/// process being killed; nothing is buffered in user space. Threads write
-/// through a shared reference: each `write` of an `O_APPEND` file lands whole
-/// at the end, so lines from two threads never interleave.
+/// with one `write` (or `writev`) of one complete line, so anything written
+/// survives the process being killed; nothing is buffered in user space.
+/// Threads write through a shared reference: each `write` of an `O_APPEND`
+/// file lands whole at the end, so lines from two threads never interleave.
 pub(crate) struct FileSink {
     path: PathBuf,
     file: File,
     failed: AtomicBool,
+    /// A write failed part way through a line: the next line starts with a
+    /// newline, so it is not glued onto the cut one.
+    cut: AtomicBool,
+}
+
+/// One `write` call of `f`, again while interrupted; no bytes taken is an
+/// error (`WriteZero`).
+fn write_some(
+    mut file: &File,
+    mut f: impl FnMut(&mut &File) -> std::io::Result<usize>,
+) -> std::io::Result<usize> {
+    loop {
+        match f(&mut file) {
+            Ok(0) => return Err(std::io::ErrorKind::WriteZero.into()),
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            other => return other,
+        }
+    }
 }
 
 fn ends_without_newline(file: &mut File) -> bool {
@@ -50,6 +68,7 @@ impl FileSink {
             path: path.to_path_buf(),
             file,
             failed: AtomicBool::new(false),
+            cut: AtomicBool::new(false),
         })
     }
 
@@ -61,13 +80,7 @@ impl FileSink {
     /// failure (full disk, revoked permission) warns once and is otherwise
     /// swallowed: the recorder keeps in memory the call the file did not take.
     pub(crate) fn write(&self, lines: &str) -> bool {
-        match (&self.file).write_all(lines.as_bytes()) {
-            Ok(()) => true,
-            Err(e) => {
-                self.failed_with(&e);
-                false
-            }
-        }
+        self.write_parts(&[lines])
     }
 
     fn failed_with(&self, e: &std::io::Error) {
@@ -75,42 +88,61 @@ impl FileSink {
             warn_once(
                 &crate::recorder::WARNED_WRITE,
                 &format!(
-                    "cannot write to the session log {}: {e}; calls are still recorded in memory (backstep::log(), backstep::dump())",
+                    "cannot write to the session log {}: {e}; the calls it does not take are kept in memory (backstep::log(), backstep::dump())",
                     self.path.display()
                 ),
             );
         }
     }
 
-    /// Writes one line given in parts, with one `writev`: the kernel appends
-    /// it whole (the file's lock is held for all of it), as one `write`
-    /// would, without the parts being copied together first. A short write
-    /// (rare: a full disk, a signal) is finished with the rest in one buffer.
+    /// Writes one line given in parts, with one `write` (one part) or one
+    /// `writev`: the kernel appends it whole (the file's lock is held for
+    /// all of it), as one `write` would, without the parts being copied
+    /// together first. A short write (rare: a full disk, a file size limit,
+    /// a signal) is finished with the rest. `false` when the line did not
+    /// all go out: if part of it did, the next line begins with a newline.
     pub(crate) fn write_parts(&self, parts: &[&str]) -> bool {
-        if let [line] = parts {
-            return self.write(line);
+        let newline = self.cut.swap(false, Ordering::Relaxed);
+        let prefix = usize::from(newline);
+        let mut slices: Vec<IoSlice<'_>> = Vec::with_capacity(parts.len() + 1);
+        if newline {
+            slices.push(IoSlice::new(b"\n"));
         }
-        let slices: Vec<IoSlice<'_>> = parts.iter().map(|p| IoSlice::new(p.as_bytes())).collect();
-        let total: usize = parts.iter().map(|p| p.len()).sum();
-        let written = loop {
-            match (&self.file).write_vectored(&slices) {
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                Err(e) => {
-                    self.failed_with(&e);
-                    return false;
-                }
-                Ok(n) => break n,
-            }
+        slices.extend(parts.iter().map(|p| IoSlice::new(p.as_bytes())));
+        let total: usize = slices.iter().map(|s| s.len()).sum();
+        let mut written = match write_some(&self.file, |f| f.write_vectored(&slices)) {
+            Ok(n) => n,
+            Err(e) => return self.cut_short(0, prefix, &e),
         };
         if written < total {
             // Bytes, not `str`: the kernel may have stopped inside a character.
-            let rest: Vec<u8> = parts.iter().flat_map(|p| p.bytes()).skip(written).collect();
-            if let Err(e) = (&self.file).write_all(&rest) {
-                self.failed_with(&e);
-                return false;
+            let rest: Vec<u8> = slices
+                .iter()
+                .flat_map(|s| s.iter().copied())
+                .skip(written)
+                .collect();
+            let mut at = 0;
+            while at < rest.len() {
+                match write_some(&self.file, |f| f.write(&rest[at..])) {
+                    Ok(n) => at += n,
+                    Err(e) => return self.cut_short(written + at, prefix, &e),
+                }
             }
+            written += at;
         }
+        debug_assert_eq!(written, total);
         true
+    }
+
+    /// A line that did not all go out, `written` bytes of it (with the
+    /// `prefix` newline owed from before): the newline is still owed if it
+    /// did not go out, and a line cut part way through owes one.
+    fn cut_short(&self, written: usize, prefix: usize, e: &std::io::Error) -> bool {
+        if written != prefix {
+            self.cut.store(true, Ordering::Relaxed);
+        }
+        self.failed_with(e);
+        false
     }
 
     /// Asks the OS to put what was written on disk (at session end).
