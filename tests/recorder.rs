@@ -182,6 +182,18 @@ fn child() {
                 drop(guard);
             }
         }
+        // Recording set up by the environment alone.
+        "env_calls" => {
+            assert_eq!(priced(1), 1);
+            assert_eq!(priced(2), 2);
+        }
+        // BACKSTEP_MEMORY=0 and no log file.
+        "nowhere" => {
+            for i in 0..3 {
+                assert_eq!(priced(i), i);
+            }
+            assert!(backstep::log().is_empty());
+        }
         other => panic!("unknown scenario {other}"),
     }
 }
@@ -626,11 +638,43 @@ fn memory_limit_zero_streams_every_call_and_keeps_none_in_memory() {
     assert_eq!(log.total_cost(), Cost::from_usd(0.036));
 }
 
+/// Runs `scenario` with `envs`; its stderr's backstep warnings.
+fn child_warnings(scenario: &str, envs: &[(&str, &str)]) -> Vec<String> {
+    let out = spawn_child(scenario, envs).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(out.status.success(), "{stderr}");
+    stderr
+        .lines()
+        .filter(|l| l.starts_with("backstep: warning:"))
+        .map(str::to_string)
+        .collect()
+}
+
 #[test]
-fn memory_limit_zero_without_a_file_keeps_every_call_in_memory() {
-    // The `unwritable` child asserts that all ten calls are in memory.
-    let (stderr, warnings) = unwritable_warnings(&[("BACKSTEP_MEMORY", "0")]);
-    assert_eq!(warnings, Vec::<String>::new(), "{stderr}");
+fn memory_limit_zero_without_a_file_keeps_nothing_and_says_so_once() {
+    // The child asserts that memory is empty after three calls.
+    assert_eq!(
+        child_warnings("nowhere", &[("BACKSTEP_MEMORY", "0")]),
+        ["backstep: warning: memory_limit(0) (BACKSTEP_MEMORY=0) keeps no call in memory, and no log file is open: calls are counted in the session's totals, not kept (give a log file, BACKSTEP_LOG, to keep them)"]
+    );
+}
+
+#[test]
+fn a_replay_from_the_environment_does_not_append_to_the_recording() {
+    let path = temp_path("env-replay.jsonl");
+    let p = path.to_str().unwrap();
+    assert_eq!(
+        child_warnings("env_calls", &[("BACKSTEP_LOG", p)]),
+        [] as [String; 0]
+    );
+    let recorded = std::fs::read_to_string(&path).unwrap();
+    assert_eq!(recorded.lines().count(), 3, "{recorded}");
+    let warnings = child_warnings("env_calls", &[("BACKSTEP_LOG", p), ("BACKSTEP_REPLAY", p)]);
+    assert_eq!(
+        warnings,
+        [format!("backstep: warning: not writing the replay's own log to {p}: it is the recording being replayed")]
+    );
+    assert_eq!(std::fs::read_to_string(&path).unwrap(), recorded);
 }
 
 #[test]
@@ -640,7 +684,7 @@ fn a_memory_limit_keeps_every_call_the_file_did_not_take() {
             unwritable_warnings(&[("BACKSTEP_MEMORY", limit), ("BACKSTEP_LOG", "/dev/full")]);
         assert_eq!(
             warnings,
-            ["backstep: warning: cannot write to the session log /dev/full: No space left on device (os error 28); calls are still recorded in memory (backstep::log(), backstep::dump())"],
+            ["backstep: warning: cannot write to the session log /dev/full: No space left on device (os error 28); the calls it does not take are kept in memory (backstep::log(), backstep::dump())"],
             "{stderr}"
         );
         let (stderr, warnings) = unwritable_warnings(&[

@@ -64,6 +64,7 @@ pub(crate) static WARNED_WRITE: AtomicBool = AtomicBool::new(false);
 pub(crate) static WARNED_OPEN: AtomicBool = AtomicBool::new(false);
 pub(crate) static WARNED_SERIALIZE: AtomicBool = AtomicBool::new(false);
 pub(crate) static WARNED_COST: AtomicBool = AtomicBool::new(false);
+static WARNED_NOWHERE: AtomicBool = AtomicBool::new(false);
 
 /// Prints `message` on stderr the first time `flag` is seen unset.
 pub(crate) fn warn_once(flag: &AtomicBool, message: &str) {
@@ -107,9 +108,9 @@ struct Memory {
     calls: std::collections::VecDeque<Call>,
     /// Keep only the newest this many calls (`BACKSTEP_MEMORY`, `memory_limit`).
     limit: Option<usize>,
-    /// With a limit, the calls whose line the log file did not take (a
-    /// failed write; with a limit of 0, no file): kept whatever the limit,
-    /// as no other record of them is left.
+    /// With a limit, the calls whose line the log file did not take (it
+    /// could not be opened, or a write failed): kept whatever the limit, as
+    /// no other record of them is left.
     unwritten: Vec<Call>,
     totals: Totals,
 }
@@ -193,7 +194,10 @@ fn header_line(s: &Session) -> String {
 }
 
 /// Whether tool calls are being recorded now. The first call reads the
-/// environment (`BACKSTEP`, `BACKSTEP_LOG`, `BACKSTEP_SESSION`).
+/// environment (`BACKSTEP`, `BACKSTEP_LOG`, `BACKSTEP_SESSION`), and starts
+/// the replay or resume `BACKSTEP_REPLAY` / `BACKSTEP_RESUME` ask for: a
+/// program that never calls `install` or `mode` must not run its tools live
+/// when told to replay them.
 #[inline]
 pub(crate) fn recording() -> bool {
     match STATE.load(Ordering::Relaxed) {
@@ -201,6 +205,7 @@ pub(crate) fn recording() -> bool {
         OFF => false,
         _ => {
             recorder();
+            ensure_env_replay();
             STATE.load(Ordering::Relaxed) == ON
         }
     }
@@ -278,6 +283,17 @@ fn new_session(name: Option<String>) -> Session {
         format: Some(format::FORMAT_VERSION),
         end: None,
     }
+}
+
+/// A replay's own calls are not appended to the recording it replays.
+fn warn_replay_into_recording(path: &Path) {
+    warn_once(
+        &WARNED_OPEN,
+        &format!(
+            "not writing the replay's own log to {}: it is the recording being replayed",
+            path.display()
+        ),
+    );
 }
 
 fn open_sink(path: &Path) -> Option<Arc<FileSink>> {
@@ -483,17 +499,22 @@ impl Recorder {
             self.sync_flags(&out);
             out.file.as_ref().map(|s| s.path().to_path_buf())
         } else {
-            let same = log_path.as_ref().is_some_and(|p| {
-                std::fs::canonicalize(p).ok() == std::fs::canonicalize(&src.path).ok()
-            });
+            let recording = std::fs::canonicalize(&src.path).ok();
+            let is_recording = |p: &Path| std::fs::canonicalize(p).ok() == recording;
+            let same = log_path.as_deref().is_some_and(is_recording);
+            // Without a log file of its own, the session keeps the one open
+            // (`BACKSTEP_LOG`): not when that is the recording either.
+            if log_path.is_none() {
+                let mut out = lock(&self.sink);
+                if out.file.as_deref().is_some_and(|f| is_recording(f.path())) {
+                    warn_replay_into_recording(&src.path);
+                    out.file = None;
+                    out.lost = false;
+                    self.sync_flags(&out);
+                }
+            }
             let log_path = if same {
-                warn_once(
-                    &WARNED_OPEN,
-                    &format!(
-                        "not writing the replay's own log to {}: it is the recording being replayed",
-                        src.path.display()
-                    ),
-                );
+                warn_replay_into_recording(&src.path);
                 None
             } else {
                 log_path
@@ -566,9 +587,13 @@ impl Recorder {
         if written != Written::Before {
             mem.totals.add(call.status, call.cost);
         }
-        let unwritten =
-            written == Written::Failed || (written == Written::NoFile && mem.limit == Some(0));
-        if unwritten && mem.limit.is_some() {
+        if written == Written::NoFile && mem.limit == Some(0) {
+            warn_once(
+                &WARNED_NOWHERE,
+                "memory_limit(0) (BACKSTEP_MEMORY=0) keeps no call in memory, and no log file is open: calls are counted in the session's totals, not kept (give a log file, BACKSTEP_LOG, to keep them)",
+            );
+        }
+        if written == Written::Failed && mem.limit.is_some() {
             // Not in the file: kept, whatever the limit, so it is not lost.
             mem.unwritten.push(call);
             return;
@@ -665,6 +690,8 @@ impl Recorder {
             // The oldest go now, not as later calls come in (with `0`,
             // none would: no call reaches memory).
             let gone: Vec<Call> = mem.calls.drain(..over).collect();
+            // And the room they took (with `0`, `record` never shrinks it).
+            mem.calls.shrink_to(limit);
             self.keeps_none.store(limit == 0, Ordering::Relaxed);
             drop(mem);
             drop(gone);
@@ -815,6 +842,7 @@ impl Recorder {
 /// ```
 pub fn set_enabled(on: bool) {
     recorder();
+    ensure_env_replay();
     STATE.store(if on { ON } else { OFF }, Ordering::Relaxed);
 }
 
@@ -844,7 +872,9 @@ pub fn log() -> Log {
 
 /// Writes every call recorded in memory so far to `path` as a session log
 /// (replacing the file), for programs that did not stream to a file:
-/// call it at the end of `main` or in a panic handler.
+/// call it at the end of `main` or in a panic handler. With a memory limit
+/// ([`Builder::memory_limit`]) that is the calls memory kept, while the end
+/// lines count every call of their session.
 ///
 /// # Errors
 /// The I/O error if the file cannot be written.
@@ -1003,15 +1033,19 @@ impl Builder {
 
     /// Keeps only the newest `calls` calls in memory ([`log()`] shows those),
     /// while the log file keeps every call: for long-running agents. Same as
-    /// `BACKSTEP_MEMORY=<calls>`.
+    /// `BACKSTEP_MEMORY=<calls>`. The limit stays for later sessions until
+    /// one sets another (`usize::MAX` keeps every call again).
     ///
-    /// `0` keeps none: each call is only written to the log file, straight
-    /// from the buffer its inputs and output were serialized into (the
-    /// cheapest way to record). The session's totals are still counted, and
-    /// test captures ([`capture`](crate::testing::capture)) still see their
-    /// calls. Whatever the limit, a call whose line the log file did not
-    /// take (it could not be opened or written, or, with `0`, there is no
-    /// log file) is kept in memory, so no call is lost.
+    /// `0` keeps none: each call's line is written to the log file straight
+    /// from the buffer its inputs and output were serialized into, without
+    /// the record memory would keep (the cheapest way to record to a file).
+    /// The session's totals are still counted, and test captures
+    /// ([`capture`](crate::testing::capture)) still see their calls. With
+    /// no log file at all, `0` keeps nothing and says so once on stderr.
+    ///
+    /// A call whose line the log file asked for did not take (it could not
+    /// be opened, or a write failed: a full disk) is kept in memory whatever
+    /// the limit, so it is not lost; memory then grows by each such call.
     ///
     /// ```no_run
     /// # use backstep_core as backstep;
