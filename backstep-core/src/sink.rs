@@ -102,7 +102,17 @@ impl FileSink {
     /// a signal) is finished with the rest. `false` when the line did not
     /// all go out: if part of it did, the next line begins with a newline.
     pub(crate) fn write_parts(&self, parts: &[&str]) -> bool {
-        let newline = self.cut.swap(false, Ordering::Relaxed);
+        // A load first: every write reads the flag, and a swap on every
+        // write would pass its cache line between the writing threads' cores.
+        let newline = self.cut.load(Ordering::Relaxed) && self.cut.swap(false, Ordering::Relaxed);
+        if let ([line], false) = (parts, newline) {
+            // The common case: one `write` of one line, nothing to gather.
+            return match write_some(&self.file, |f| f.write(line.as_bytes())) {
+                Ok(n) if n == line.len() => true,
+                Ok(n) => self.write_rest(&[line], n, 0, line.len()),
+                Err(e) => self.cut_short(0, 0, &e),
+            };
+        }
         let prefix = usize::from(newline);
         let mut slices: Vec<IoSlice<'_>> = Vec::with_capacity(parts.len() + 1);
         if newline {
@@ -110,27 +120,39 @@ impl FileSink {
         }
         slices.extend(parts.iter().map(|p| IoSlice::new(p.as_bytes())));
         let total: usize = slices.iter().map(|s| s.len()).sum();
-        let mut written = match write_some(&self.file, |f| f.write_vectored(&slices)) {
-            Ok(n) => n,
-            Err(e) => return self.cut_short(0, prefix, &e),
-        };
-        if written < total {
-            // Bytes, not `str`: the kernel may have stopped inside a character.
-            let rest: Vec<u8> = slices
-                .iter()
-                .flat_map(|s| s.iter().copied())
-                .skip(written)
-                .collect();
-            let mut at = 0;
-            while at < rest.len() {
-                match write_some(&self.file, |f| f.write(&rest[at..])) {
-                    Ok(n) => at += n,
-                    Err(e) => return self.cut_short(written + at, prefix, &e),
-                }
+        match write_some(&self.file, |f| f.write_vectored(&slices)) {
+            Ok(n) if n == total => true,
+            Ok(n) => {
+                let slices: Vec<&[u8]> = slices.iter().map(|s| &**s).collect();
+                self.write_rest(&slices, n, prefix, total)
             }
-            written += at;
+            Err(e) => self.cut_short(0, prefix, &e),
         }
-        debug_assert_eq!(written, total);
+    }
+
+    /// Finishes a line of `total` bytes in `parts` of which the kernel took
+    /// only `written` (`prefix`: the newline owed before it).
+    fn write_rest<T: AsRef<[u8]>>(
+        &self,
+        parts: &[T],
+        written: usize,
+        prefix: usize,
+        total: usize,
+    ) -> bool {
+        // Bytes, not `str`: the kernel may have stopped inside a character.
+        let rest: Vec<u8> = parts
+            .iter()
+            .flat_map(|p| p.as_ref().iter().copied())
+            .skip(written)
+            .collect();
+        debug_assert_eq!(written + rest.len(), total);
+        let mut at = 0;
+        while at < rest.len() {
+            match write_some(&self.file, |f| f.write(&rest[at..])) {
+                Ok(n) => at += n,
+                Err(e) => return self.cut_short(written + at, prefix, &e),
+            }
+        }
         true
     }
 
