@@ -146,6 +146,51 @@ fn child() {
             assert_eq!(kept, [1, 2]);
             drop(guard);
         }
+        // Threads writing right after lines cut short, over and over: no
+        // line of theirs lands on a cut one, and no call is lost.
+        "threads_cut" => {
+            const ROUNDS: u32 = 100;
+            // SAFETY: plain libc calls on this (child) process.
+            unsafe { libc::signal(libc::SIGXFSZ, libc::SIG_IGN) };
+            let set = |cur| {
+                let limit = libc::rlimit {
+                    rlim_cur: cur,
+                    rlim_max: libc::RLIM_INFINITY,
+                };
+                // SAFETY: as above.
+                unsafe { libc::setrlimit(libc::RLIMIT_FSIZE, &limit) };
+            };
+            let guard = backstep::init().log_file(&path).memory_limit(0).install();
+            let barrier = std::sync::Barrier::new(5);
+            std::thread::scope(|s| {
+                for t in 0..4 {
+                    let barrier = &barrier;
+                    s.spawn(move || {
+                        small(1000 + t);
+                        barrier.wait();
+                        for r in 0..ROUNDS {
+                            barrier.wait();
+                            small(10_000 + r * 10 + t);
+                            barrier.wait();
+                        }
+                    });
+                }
+                barrier.wait();
+                for r in 0..ROUNDS {
+                    set(std::fs::metadata(&path).unwrap().len() + 30);
+                    small(r); // cut after 30 bytes
+                    set(libc::RLIM_INFINITY);
+                    barrier.wait();
+                    barrier.wait();
+                }
+            });
+            let kept: Vec<u32> = backstep::log()
+                .iter()
+                .map(|c| c.input("n").unwrap())
+                .collect();
+            println!("kept {}", serde_json::to_string(&kept).unwrap());
+            drop(guard);
+        }
         "record" => {
             let _guard = backstep::init().log_file(&path).install();
             small(0);
@@ -259,4 +304,27 @@ fn after_a_line_cut_short_the_next_lines_read_back_and_the_lost_calls_stay_in_me
     // The end line counts every call, the two the file lost too.
     let end = log.sessions()[0].ended().unwrap();
     assert_eq!(end.calls(), 5);
+}
+
+#[test]
+fn threads_writing_after_lines_cut_short_lose_no_call() {
+    let path = temp("threads-cut.jsonl");
+    let out = spawn("threads_cut", &path);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let kept: Vec<u32> = stdout
+        .lines()
+        .find_map(|l| l.split_once("kept ").map(|(_, k)| k))
+        .map(|k| serde_json::from_str(k).unwrap())
+        .expect("the child prints the calls kept in memory");
+    // Every cut call is in memory, and only those.
+    assert_eq!(kept, (0..100).collect::<Vec<u32>>());
+    let log = Log::open(&path).unwrap();
+    let mut written: Vec<u32> = log.iter().map(|c| c.input("n").unwrap()).collect();
+    written.sort_unstable();
+    let mut expected: Vec<u32> = (1000..1004).collect();
+    expected.extend((0..100).flat_map(|r| (0..4).map(move |t| 10_000 + r * 10 + t)));
+    expected.sort_unstable();
+    assert_eq!(written, expected);
+    assert_eq!(log.warnings().len(), 100, "{:?}", &log.warnings()[..3]);
+    assert_eq!(log.sessions()[0].ended().unwrap().calls(), 504);
 }

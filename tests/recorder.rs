@@ -187,6 +187,18 @@ fn child() {
             assert_eq!(priced(1), 1);
             assert_eq!(priced(2), 2);
         }
+        // The same, asking for the mode first (which starts a replay the
+        // environment asks for).
+        "env_mode_calls" => {
+            let replaying = backstep::mode() == backstep::Mode::Replay;
+            assert_eq!(replaying, std::env::var_os("BACKSTEP_REPLAY").is_some());
+            assert_eq!(priced(1), 1);
+            assert_eq!(priced(2), 2);
+            assert_eq!(
+                backstep::log().iter().filter(|c| c.replayed()).count(),
+                if replaying { 2 } else { 0 }
+            );
+        }
         // BACKSTEP_MEMORY=0 and no log file.
         "nowhere" => {
             for i in 0..3 {
@@ -664,17 +676,32 @@ fn a_replay_from_the_environment_does_not_append_to_the_recording() {
     let path = temp_path("env-replay.jsonl");
     let p = path.to_str().unwrap();
     assert_eq!(
-        child_warnings("env_calls", &[("BACKSTEP_LOG", p)]),
+        child_warnings("env_mode_calls", &[("BACKSTEP_LOG", p)]),
         [] as [String; 0]
     );
     let recorded = std::fs::read_to_string(&path).unwrap();
     assert_eq!(recorded.lines().count(), 3, "{recorded}");
-    let warnings = child_warnings("env_calls", &[("BACKSTEP_LOG", p), ("BACKSTEP_REPLAY", p)]);
+    let replay = [("BACKSTEP_LOG", p), ("BACKSTEP_REPLAY", p)];
     assert_eq!(
-        warnings,
+        child_warnings("env_mode_calls", &replay),
         [format!("backstep: warning: not writing the replay's own log to {p}: it is the recording being replayed")]
     );
     assert_eq!(std::fs::read_to_string(&path).unwrap(), recorded);
+}
+
+#[test]
+fn a_replay_the_program_never_starts_is_warned_about() {
+    let path = temp_path("env-unstarted.jsonl");
+    let p = path.to_str().unwrap();
+    child_warnings("env_calls", &[("BACKSTEP_LOG", p)]);
+    let other = temp_path("env-unstarted-run.jsonl");
+    assert_eq!(
+        child_warnings(
+            "env_calls",
+            &[("BACKSTEP_LOG", other.to_str().unwrap()), ("BACKSTEP_REPLAY", p)]
+        ),
+        ["backstep: warning: BACKSTEP_REPLAY is set, but no replay has started: it starts with backstep::init()...install() or backstep::mode(), and tool calls before that run live"]
+    );
 }
 
 #[test]

@@ -396,7 +396,10 @@ pub(crate) fn line_str(bytes: &[u8], number: usize) -> Result<&str, String> {
 /// Whether `text`, which did not parse, is a JSON value cut short (what a
 /// run killed while writing a line leaves), rather than something else.
 pub(crate) fn is_cut_json(text: &str) -> bool {
-    serde_json::from_str::<serde::de::IgnoredAny>(text).is_err_and(|e| e.is_eof())
+    let eof = |t: &str| serde_json::from_str::<serde::de::IgnoredAny>(t).is_err_and(|e| e.is_eof());
+    // Cut inside a number (`0.`, `1e+`, `-`), serde says "invalid number",
+    // not end of input: with a digit more it is a prefix again.
+    eof(text) || (text.ends_with(['-', '+', '.', 'e', 'E']) && eof(&format!("{text}0")))
 }
 
 /// Whether `bytes` are UTF-8 but for a character cut short at their end.
@@ -763,6 +766,19 @@ mod tests {
             let mut buf = String::new();
             assert_eq!(call_parts(&mut buf, &line).concat(), whole);
         }
+    }
+
+    #[test]
+    fn a_line_cut_anywhere_is_cut_json() {
+        let line =
+            r#"{"type":"call","seq":-1,"duration_ms":0.5,"cost_usd":1e+3,"n":2E-7,"s":"a\"b"}"#;
+        for end in 1..line.len() {
+            assert!(is_cut_json(&line[..end]), "{:?}", &line[..end]);
+        }
+        assert!(!is_cut_json(line));
+        assert!(!is_cut_json(r#"{"a":1}x"#));
+        assert!(!is_cut_json(r#"{"a":1,}"#));
+        assert!(!is_cut_json(r#"{"a":.5"#));
     }
 
     #[test]

@@ -194,10 +194,7 @@ fn header_line(s: &Session) -> String {
 }
 
 /// Whether tool calls are being recorded now. The first call reads the
-/// environment (`BACKSTEP`, `BACKSTEP_LOG`, `BACKSTEP_SESSION`), and starts
-/// the replay or resume `BACKSTEP_REPLAY` / `BACKSTEP_RESUME` ask for: a
-/// program that never calls `install` or `mode` must not run its tools live
-/// when told to replay them.
+/// environment (`BACKSTEP`, `BACKSTEP_LOG`, `BACKSTEP_SESSION`).
 #[inline]
 pub(crate) fn recording() -> bool {
     match STATE.load(Ordering::Relaxed) {
@@ -205,8 +202,38 @@ pub(crate) fn recording() -> bool {
         OFF => false,
         _ => {
             recorder();
-            ensure_env_replay();
             STATE.load(Ordering::Relaxed) == ON
+        }
+    }
+}
+
+/// Set once a recorded tool call has checked that a replay asked for by
+/// the environment is not being ignored.
+static ENV_REPLAY_CHECKED: AtomicBool = AtomicBool::new(false);
+
+/// Says once on stderr when `BACKSTEP_REPLAY` or `BACKSTEP_RESUME` is set
+/// but no replay has started (it starts with `init()...install()` or
+/// `mode()`): the tool calls until then run live. One relaxed load per
+/// recorded call after the first.
+#[inline]
+pub(crate) fn check_env_replay() {
+    if !ENV_REPLAY_CHECKED.load(Ordering::Relaxed) {
+        check_env_replay_slow();
+    }
+}
+
+#[cold]
+fn check_env_replay_slow() {
+    ENV_REPLAY_CHECKED.store(true, Ordering::Relaxed);
+    if ENV_REPLAY.get().is_some() {
+        return;
+    }
+    for var in ["BACKSTEP_REPLAY", "BACKSTEP_RESUME"] {
+        if std::env::var_os(var).is_some_and(|v| !v.is_empty()) {
+            eprintln!(
+                "backstep: warning: {var} is set, but no replay has started: it starts with backstep::init()...install() or backstep::mode(), and tool calls before that run live"
+            );
+            return;
         }
     }
 }
@@ -842,7 +869,6 @@ impl Recorder {
 /// ```
 pub fn set_enabled(on: bool) {
     recorder();
-    ensure_env_replay();
     STATE.store(if on { ON } else { OFF }, Ordering::Relaxed);
 }
 

@@ -239,6 +239,7 @@ impl Active {
         if !recorder::recording() {
             return Active::unrecorded();
         }
+        recorder::check_env_replay();
         // A message left by an earlier, caught panic must not be taken for
         // this call's (a `resume_unwind` does not run the hook).
         let _ = LAST_PANIC.try_with(|p| {

@@ -19,6 +19,12 @@ pub(crate) struct FileSink {
     /// A write failed part way through a line: the next line starts with a
     /// newline, so it is not glued onto the cut one.
     cut: AtomicBool,
+    /// A write has failed or been cut short: from then on lines are written
+    /// one at a time, under `serial`. (A line that another thread has in
+    /// the kernel at the very moment of the first failure can still land
+    /// after the cut bytes; that window is one `write` wide.)
+    troubled: AtomicBool,
+    serial: std::sync::Mutex<()>,
 }
 
 /// One `write` call of `f`, again while interrupted; no bytes taken is an
@@ -69,6 +75,8 @@ impl FileSink {
             file,
             failed: AtomicBool::new(false),
             cut: AtomicBool::new(false),
+            troubled: AtomicBool::new(false),
+            serial: std::sync::Mutex::new(()),
         })
     }
 
@@ -102,6 +110,20 @@ impl FileSink {
     /// a signal) is finished with the rest. `false` when the line did not
     /// all go out: if part of it did, the next line begins with a newline.
     pub(crate) fn write_parts(&self, parts: &[&str]) -> bool {
+        if self.troubled.load(Ordering::Relaxed) {
+            // Once a write has failed, lines go out one at a time: the line
+            // that owes the newline must not be overtaken by another
+            // thread's, which would land glued onto the cut one.
+            let _one_at_a_time = self
+                .serial
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            return self.write_line(parts);
+        }
+        self.write_line(parts)
+    }
+
+    fn write_line(&self, parts: &[&str]) -> bool {
         // A load first: every write reads the flag, and a swap on every
         // write would pass its cache line between the writing threads' cores.
         let newline = self.cut.load(Ordering::Relaxed) && self.cut.swap(false, Ordering::Relaxed);
@@ -109,7 +131,10 @@ impl FileSink {
             // The common case: one `write` of one line, nothing to gather.
             return match write_some(&self.file, |f| f.write(line.as_bytes())) {
                 Ok(n) if n == line.len() => true,
-                Ok(n) => self.write_rest(&[line], n, 0, line.len()),
+                Ok(n) => {
+                    self.troubled.store(true, Ordering::Relaxed);
+                    self.write_rest(&[line], n, 0, line.len())
+                }
                 Err(e) => self.cut_short(0, 0, &e),
             };
         }
@@ -123,6 +148,7 @@ impl FileSink {
         match write_some(&self.file, |f| f.write_vectored(&slices)) {
             Ok(n) if n == total => true,
             Ok(n) => {
+                self.troubled.store(true, Ordering::Relaxed);
                 let slices: Vec<&[u8]> = slices.iter().map(|s| &**s).collect();
                 self.write_rest(&slices, n, prefix, total)
             }
@@ -160,6 +186,7 @@ impl FileSink {
     /// `prefix` newline owed from before): the newline is still owed if it
     /// did not go out, and a line cut part way through owes one.
     fn cut_short(&self, written: usize, prefix: usize, e: &std::io::Error) -> bool {
+        self.troubled.store(true, Ordering::Relaxed);
         if written != prefix {
             self.cut.store(true, Ordering::Relaxed);
         }
