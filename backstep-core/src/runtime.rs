@@ -195,6 +195,13 @@ struct Inflight {
     thread: Option<Arc<str>>,
 }
 
+impl Inflight {
+    /// The attribute's cost plus what `add_cost` added during the call.
+    fn cost(&mut self) -> Cost {
+        Cost::from_usd(self.cost_usd) + Cost::from_picodollars(i128::from(*self.added.get_mut()))
+    }
+}
+
 /// Where a finished call's output JSON is.
 #[derive(Clone, Copy)]
 enum Output<'a> {
@@ -403,8 +410,7 @@ impl Active {
             error,
             started_at: inner.started_at,
             duration,
-            cost: Cost::from_usd(inner.cost_usd)
-                + Cost::from_picodollars(i128::from(*inner.added.get_mut())),
+            cost: inner.cost(),
             // Moved, not cloned: one reference count change less.
             thread: inner.thread.take().unwrap_or_else(|| "".into()),
             replayed: inner.in_log,
@@ -435,6 +441,7 @@ impl Active {
         error: Option<&str>,
         duration: std::time::Duration,
     ) -> bool {
+        let cost = inner.cost();
         let buf: &[u8] = &inner.inputs;
         let (inputs, output) = match output {
             Output::Appended(split) => buf.split_at(split),
@@ -463,8 +470,7 @@ impl Active {
             error,
             started_at: inner.started_at,
             duration,
-            cost: Cost::from_usd(inner.cost_usd)
-                + Cost::from_picodollars(i128::from(*inner.added.get_mut())),
+            cost,
             thread: inner.thread.as_deref().unwrap_or(""),
             replayed: inner.in_log,
         })
