@@ -186,32 +186,48 @@ pub(crate) fn write_call(out: &mut String, c: &CallLine<'_>) {
 /// ([`LineWriter`]), so a call's line formats neither again.
 #[derive(Default)]
 struct Fixed {
-    session: String,
     /// `{"type":"call","session":"…","seq":`
-    head: String,
-    thread: String,
+    head: Kept,
     /// `,"thread":"…"`
-    tail: String,
+    tail: Kept,
 }
 
 impl Fixed {
     /// Formats the parts again where `c`'s session or thread differs.
     fn update(&mut self, c: &CallLine<'_>) {
-        if self.session != c.session || self.head.is_empty() {
-            self.session.clear();
-            self.session.push_str(c.session);
-            self.head.clear();
-            self.head.push_str("{\"type\":\"call\",\"session\":");
-            write_str(&mut self.head, c.session);
-            self.head.push_str(",\"seq\":");
+        self.head
+            .set(c.session, "{\"type\":\"call\",\"session\":", ",\"seq\":");
+        self.tail.set(c.thread, ",\"thread\":", "");
+    }
+}
+
+/// A string and the piece of a line it appears in, as a JSON string between
+/// the fixed text around it.
+#[derive(Default)]
+struct Kept {
+    value: String,
+    text: String,
+}
+
+impl Kept {
+    /// Formats `before`, `value` as a JSON string and `after`, unless that
+    /// is what it holds already.
+    #[inline]
+    fn set(&mut self, value: &str, before: &str, after: &str) {
+        if self.value == value && !self.text.is_empty() {
+            return;
         }
-        if self.thread != c.thread || self.tail.is_empty() {
-            self.thread.clear();
-            self.thread.push_str(c.thread);
-            self.tail.clear();
-            self.tail.push_str(",\"thread\":");
-            write_str(&mut self.tail, c.thread);
-        }
+        self.format(value, before, after);
+    }
+
+    #[cold]
+    fn format(&mut self, value: &str, before: &str, after: &str) {
+        self.value.clear();
+        self.value.push_str(value);
+        self.text.clear();
+        self.text.push_str(before);
+        write_str(&mut self.text, value);
+        self.text.push_str(after);
     }
 }
 
@@ -291,7 +307,7 @@ fn parts_with<'a>(out: &'a mut String, c: &CallLine<'a>, fixed: &Fixed) -> [&'a 
 
 /// The fields of a call line up to the value of `inputs`.
 fn write_head(out: &mut String, c: &CallLine<'_>, fixed: &Fixed) {
-    out.push_str(&fixed.head);
+    out.push_str(&fixed.head.text);
     push_u64(out, c.seq);
     match c.parent {
         Some(p) => {
@@ -323,7 +339,7 @@ fn write_tail(out: &mut String, c: &CallLine<'_>, fixed: &Fixed) {
     write_duration_ms(out, c.duration);
     out.push_str(",\"cost_usd\":");
     c.cost.write_decimal(out);
-    out.push_str(&fixed.tail);
+    out.push_str(&fixed.tail.text);
     if c.replayed {
         out.push_str(",\"replayed\":true");
     }

@@ -631,10 +631,8 @@ impl Recorder {
                 drop(mem);
                 drop(call);
             }
+            // (`set_memory_limit` drops what is over a new limit at once.)
             Some(limit) => {
-                while mem.calls.len() > limit {
-                    mem.calls.pop_front();
-                }
                 if mem.calls.len() < limit {
                     mem.calls.push_back(call);
                     return;
