@@ -489,7 +489,13 @@ fn backstep_off_records_nothing_until_switched_on() {
 /// Runs the `unwritable` scenario (ten calls that must all be kept in
 /// memory) with `envs`; its stderr and the backstep warnings in it.
 fn unwritable_warnings(envs: &[(&str, &str)]) -> (String, Vec<String>) {
-    let out = spawn_child("unwritable", envs).output().unwrap();
+    child_stderr("unwritable", envs)
+}
+
+/// Runs `scenario` with `envs`, which must succeed; its stderr, and the
+/// backstep warnings in it.
+fn child_stderr(scenario: &str, envs: &[(&str, &str)]) -> (String, Vec<String>) {
+    let out = spawn_child(scenario, envs).output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
     assert!(out.status.success(), "{stderr}");
     let warnings = stderr
@@ -652,14 +658,7 @@ fn memory_limit_zero_streams_every_call_and_keeps_none_in_memory() {
 
 /// Runs `scenario` with `envs`; its stderr's backstep warnings.
 fn child_warnings(scenario: &str, envs: &[(&str, &str)]) -> Vec<String> {
-    let out = spawn_child(scenario, envs).output().unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-    assert!(out.status.success(), "{stderr}");
-    stderr
-        .lines()
-        .filter(|l| l.starts_with("backstep: warning:"))
-        .map(str::to_string)
-        .collect()
+    child_stderr(scenario, envs).1
 }
 
 #[test]
