@@ -466,6 +466,110 @@ fn ungroup(ty: Type) -> Type {
     }
 }
 
+/// Whether `tokens` name `Self` or one of `generics`' type or const
+/// parameters: then they cannot be used in an item nested in the function.
+fn names_outer_generics(tokens: TokenStream, generics: &syn::Generics) -> bool {
+    let params: Vec<&Ident> = generics
+        .params
+        .iter()
+        .filter_map(|p| match p {
+            syn::GenericParam::Type(t) => Some(&t.ident),
+            syn::GenericParam::Const(c) => Some(&c.ident),
+            syn::GenericParam::Lifetime(_) => None,
+        })
+        .collect();
+    tokens.into_iter().any(|t| match t {
+        proc_macro2::TokenTree::Ident(id) => id == "Self" || params.iter().any(|p| **p == id),
+        proc_macro2::TokenTree::Group(g) => names_outer_generics(g.stream(), generics),
+        _ => false,
+    })
+}
+
+/// The price of one call, as an `f64` expression for `Active::enter`.
+///
+/// A literal was checked by `attr` already: it becomes a fresh `f64`
+/// literal at the macro's own span, so no lint on literals (clippy's
+/// `inconsistent_digit_grouping`, `default_numeric_fallback`, …) reads the
+/// user's token as if it were code written there. Any other expression is
+/// checked by rustc at compile time, so a NaN or negative price is a compile
+/// error: in a `const` item nested in the function, which `cargo check`
+/// evaluates too; or, when it uses `Self` or the function's generics (which
+/// a nested item cannot), in an inline `const` block, evaluated only when the
+/// function is built.
+fn cost_tokens(cost: Option<&syn::Expr>, generics: &syn::Generics) -> syn::Result<TokenStream> {
+    let site = Span::mixed_site();
+    let lit = |usd: f64| {
+        let mut lit = proc_macro2::Literal::f64_suffixed(usd);
+        lit.set_span(site);
+        lit.into_token_stream()
+    };
+    let c = match cost {
+        None => return Ok(lit(0.0)),
+        Some(syn::Expr::Lit(syn::ExprLit {
+            lit: syn::Lit::Float(f),
+            ..
+        })) => return Ok(lit(f.base10_parse()?)),
+        Some(c) => c,
+    };
+    // Each check is an `assert!` whose path carries the span of the
+    // expression's first token and whose parentheses carry its last: rustc
+    // joins the two, so a failed check underlines the whole expression (a
+    // proc macro cannot join spans itself on stable Rust).
+    let tokens: Vec<proc_macro2::TokenTree> = c.to_token_stream().into_iter().collect();
+    let first = tokens.first().map_or(site, proc_macro2::TokenTree::span);
+    let last = tokens.last().map_or(first, proc_macro2::TokenTree::span);
+    let check = |condition: TokenStream, message: &str| {
+        let mut args = proc_macro2::Group::new(
+            proc_macro2::Delimiter::Parenthesis,
+            quote!(#condition, #message),
+        );
+        args.set_span(last);
+        let path = quote_spanned!(first=> ::core::assert!);
+        quote!(#path #args;)
+    };
+    let usd = Ident::new("usd", site);
+    let (zero, max, pico) = (lit(0.0), lit(crate::attr::MAX_COST_USD), lit(1e-12));
+    let checks = [
+        check(
+            quote!(#usd >= #zero && #usd < ::core::f64::INFINITY),
+            "`#[tool(cost = …)]` must be a finite number of US dollars, zero or more",
+        ),
+        check(
+            quote!(#usd <= #max),
+            "`#[tool(cost = …)]` is over a million US dollars per call; it is in dollars: 0.003 is three tenths of a cent",
+        ),
+        check(
+            quote!(#usd == #zero || #usd >= #pico),
+            "`#[tool(cost = …)]` is below one picodollar (1e-12 USD), the unit costs are summed in: it would be recorded as $0",
+        ),
+    ];
+    // `#c` keeps its own spans: a type error (`u32` where `f64` is expected)
+    // points at the user's expression, and the `f64` that expects it is at
+    // the expression too (not a second label on the whole attribute). The
+    // block is spanned as the checks are, for rustc's "erroneous constant" note.
+    let typed = quote_spanned!(first=> let #usd: f64 =);
+    let mut block = proc_macro2::Group::new(
+        proc_macro2::Delimiter::Brace,
+        quote! {
+            #typed #c;
+            #(#checks)*
+            #usd
+        },
+    );
+    block.set_span(last);
+    if names_outer_generics(c.to_token_stream(), generics) {
+        let konst = quote_spanned!(first=> const);
+        return Ok(quote!(#konst #block));
+    }
+    let name = Ident::new("__BACKSTEP_COST", site);
+    Ok(quote! {
+        {
+            const #name: f64 = #block;
+            #name
+        }
+    })
+}
+
 pub(crate) fn expand(args: Args, mut item: ItemFn) -> syn::Result<TokenStream> {
     if let ReturnType::Type(arrow, ty) = item.sig.output {
         item.sig.output = ReturnType::Type(arrow, Box::new(ungroup(*ty)));
@@ -506,31 +610,7 @@ pub(crate) fn expand(args: Args, mut item: ItemFn) -> syn::Result<TokenStream> {
         .name
         .as_ref()
         .map_or_else(|| key(&sig.ident), syn::LitStr::value);
-    // An inline `const` block: evaluated at compile time (so a NaN or negative
-    // price is a compile error), and, unlike a `static`, it may use `Self`
-    // and the function's generics.
-    let max = crate::attr::MAX_COST_USD;
-    let cost = match &args.cost {
-        Some(c) => quote_spanned! {c.span()=>
-            const {
-                let usd: f64 = #c;
-                ::core::assert!(
-                    usd >= 0.0 && usd < f64::INFINITY,
-                    "`#[tool(cost = …)]` must be a finite number of US dollars, zero or more"
-                );
-                ::core::assert!(
-                    usd <= #max,
-                    "`#[tool(cost = …)]` is over a million US dollars per call; it is in dollars: 0.003 is three tenths of a cent"
-                );
-                ::core::assert!(
-                    usd == 0.0 || usd >= 1e-12,
-                    "`#[tool(cost = …)]` is below one picodollar (1e-12 USD), the unit costs are summed in: it would be recorded as $0"
-                );
-                usd
-            }
-        },
-        None => quote!(0.0),
-    };
+    let cost = cost_tokens(args.cost.as_ref(), &sig.generics)?;
     let input_stmts = input_statements(&args, &params, &inputs);
     let record_inputs = if input_stmts.is_empty() {
         TokenStream::new()
@@ -634,7 +714,7 @@ pub(crate) fn expand(args: Args, mut item: ItemFn) -> syn::Result<TokenStream> {
                 // `return`) makes this unreachable; that is not the user's doing.
                 #[allow(unreachable_code)]
                 #finish
-                #output
+                return #output;
             }
         }
         Shape::Value => {
@@ -644,7 +724,7 @@ pub(crate) fn expand(args: Args, mut item: ItemFn) -> syn::Result<TokenStream> {
                 #replay_exit
                 let #output = #call.run::<#hint, _>(move || #block);
                 #finish
-                #output
+                return #output;
             }
         }
         Shape::Async => {
@@ -675,11 +755,11 @@ pub(crate) fn expand(args: Args, mut item: ItemFn) -> syn::Result<TokenStream> {
                 let mut #call = ::backstep::__private::Active::start_async(#name, #cost);
                 #record_inputs
                 #replay_exit
-                ::backstep::__private::Traced::new(
+                return ::backstep::__private::Traced::new(
                     #call,
                     async move { #type_hint #(#stmts)* },
                     |mut #call, #out: &#hint| #finish,
-                ).await
+                ).await;
             }
         }
         Shape::ImplFuture | Shape::BoxedFuture => {
@@ -718,7 +798,7 @@ pub(crate) fn expand(args: Args, mut item: ItemFn) -> syn::Result<TokenStream> {
                 #enter
                 let #record = |mut #call: ::backstep::__private::Active, #out: &#out_ty| #finish;
                 let #traced = { #choose };
-                #wrapped
+                return #wrapped;
             }
         }
     };
