@@ -268,7 +268,14 @@ fn run_steps(n: u32) -> u32 {
 fn child() {
     let scenario = std::env::var("SCENARIO").expect("started by a parent test");
     let variant = std::env::var("VARIANT").unwrap_or_default();
-    let _session = backstep::init().name(scenario.clone()).install();
+    let mut builder = backstep::init().name(scenario.clone());
+    if variant == "enabled_false" {
+        builder = builder.enabled(false);
+    }
+    let _session = builder.install();
+    if variant == "set_enabled_false" {
+        backstep::set_enabled(false);
+    }
     match scenario.as_str() {
         "agent" => {
             for line in run_agent(&variant) {
@@ -476,6 +483,50 @@ fn replay_reproduces_the_run_without_running_any_tool() {
         .map(backstep::Call::tool)
         .collect();
     assert_eq!(kids, ["search", "fetch", "fetch"]);
+}
+
+/// Turning recording off during a replay would let the tools run live (a
+/// call that is not recorded is not answered from the log): it is refused,
+/// with one warning, however it is asked for.
+#[test]
+fn recording_cannot_be_turned_off_during_a_replay() {
+    let dir = Dir::new("off");
+    let (log, recorded) = record(&dir);
+    for (how, variant, env) in [
+        ("BACKSTEP=off", "", Some(("BACKSTEP", Path::new("off")))),
+        ("set_enabled(false)", "set_enabled_false", None),
+        ("enabled(false)", "enabled_false", None),
+    ] {
+        let exec = dir.path(&format!("exec-{variant}.txt"));
+        let mut envs: Vec<(&str, &Path)> = vec![("BACKSTEP_REPLAY", &log), ("EXEC_LOG", &exec)];
+        envs.extend(env);
+        let out = run("agent", variant, &envs);
+        assert!(out.status.success(), "{how}: {}", stderr(&out));
+        let replayed = report(&out);
+        assert_eq!(
+            replayed[..replayed.len() - 1],
+            recorded[..recorded.len() - 1],
+            "{how}"
+        );
+        assert_eq!(
+            replayed.last().unwrap(),
+            "calls 19 replayed 17 cost $0.032 mode Replay",
+            "{how}"
+        );
+        // Only the `live` clock and the borrowed-output tool executed.
+        assert_eq!(lines(&exec), ["clock", "first_word"], "{how}");
+        let err = stderr(&out);
+        let warnings: Vec<&str> = err
+            .lines()
+            .filter(|l| l.contains("recording stays on during a replay"))
+            .collect();
+        assert_eq!(warnings.len(), 1, "{how}: {err}");
+        assert!(
+            warnings[0].starts_with("backstep: warning: recording stays on during a replay (BACKSTEP=off, set_enabled(false) and enabled(false) are ignored until it ends)"),
+            "{how}: {}",
+            warnings[0]
+        );
+    }
 }
 
 fn assert_diverges(variant: &str, matching: &str, expected: &[&str]) {

@@ -65,6 +65,22 @@ pub(crate) static WARNED_OPEN: AtomicBool = AtomicBool::new(false);
 pub(crate) static WARNED_SERIALIZE: AtomicBool = AtomicBool::new(false);
 pub(crate) static WARNED_COST: AtomicBool = AtomicBool::new(false);
 static WARNED_NOWHERE: AtomicBool = AtomicBool::new(false);
+static WARNED_OFF_IN_REPLAY: AtomicBool = AtomicBool::new(false);
+
+/// Why recording stays on during a replay.
+const OFF_IN_REPLAY: &str = "recording stays on during a replay (BACKSTEP=off, set_enabled(false) and enabled(false) are ignored until it ends): a tool that is not recorded cannot be answered from the log and would run live";
+
+/// Turns recording on or off, unless a replay is in progress: a tool call
+/// that is not recorded is not answered from the log either, so turning
+/// recording off would make the replay's tools run live, reaching the
+/// outside world the replay promises to leave alone.
+fn store_enabled(on: bool) {
+    if !on && replaying() {
+        warn_once(&WARNED_OFF_IN_REPLAY, OFF_IN_REPLAY);
+        return;
+    }
+    STATE.store(if on { ON } else { OFF }, Ordering::Relaxed);
+}
 
 /// Prints `message` on stderr the first time `flag` is seen unset.
 pub(crate) fn warn_once(flag: &AtomicBool, message: &str) {
@@ -554,7 +570,9 @@ impl Recorder {
         };
         *self.replay.write().unwrap_or_else(PoisonError::into_inner) = Some(Arc::new(replayer));
         REPLAYING.store(true, Ordering::Relaxed);
-        STATE.store(ON, Ordering::Relaxed);
+        if STATE.swap(ON, Ordering::Relaxed) == OFF {
+            warn_once(&WARNED_OFF_IN_REPLAY, OFF_IN_REPLAY);
+        }
         opened
     }
 
@@ -859,6 +877,10 @@ impl Recorder {
 /// Turns recording on or off for the whole process, overriding `BACKSTEP=off`.
 /// While off, a tool call costs one atomic load and records nothing.
 ///
+/// During a replay recording stays on, and turning it off only prints a
+/// warning: a call that is not recorded is not answered from the log either,
+/// so its tool would run live.
+///
 /// ```
 /// # use backstep_core as backstep;
 /// backstep::set_enabled(false);
@@ -867,7 +889,7 @@ impl Recorder {
 /// ```
 pub fn set_enabled(on: bool) {
     recorder();
-    STATE.store(if on { ON } else { OFF }, Ordering::Relaxed);
+    store_enabled(on);
 }
 
 /// Whether tool calls are recorded now.
@@ -1048,7 +1070,8 @@ impl Builder {
         self
     }
 
-    /// Turns recording on or off, overriding `BACKSTEP=off`.
+    /// Turns recording on or off, overriding `BACKSTEP=off`. With a replay,
+    /// recording stays on (see [`set_enabled`]).
     #[must_use]
     pub fn enabled(mut self, on: bool) -> Builder {
         self.enabled = Some(on);
@@ -1184,7 +1207,7 @@ impl Builder {
             None => r.start_session(name, path),
         };
         if let Some(on) = self.enabled {
-            STATE.store(if on { ON } else { OFF }, Ordering::Relaxed);
+            store_enabled(on);
         }
         SessionGuard {
             path: opened,
