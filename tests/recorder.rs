@@ -74,6 +74,14 @@ fn refuses(word: &str) -> Result<u32, String> {
     Err(format!("no {word}"))
 }
 
+#[tool(cost = 0.5)]
+fn costly(times: u32) -> u32 {
+    for _ in 0..times {
+        backstep::add_cost(4e6);
+    }
+    times
+}
+
 /// Not a test of its own: the body of the child processes started above.
 #[test]
 #[ignore = "run by the other tests as a child process"]
@@ -205,6 +213,22 @@ fn child() {
                 assert_eq!(priced(i), i);
             }
             assert!(backstep::log().is_empty());
+        }
+        // add_cost past what one call can hold: capped, said once.
+        "cost_cap" => {
+            assert_eq!(costly(2), 2);
+            assert_eq!(costly(3), 3);
+            assert_eq!(costly(5), 5);
+            let costs: Vec<Cost> = backstep::log().iter().map(backstep::Call::cost).collect();
+            let most = Cost::from_picodollars(i128::from(i64::MAX));
+            assert_eq!(
+                costs,
+                [
+                    Cost::from_usd(8_000_000.5),
+                    most + Cost::from_usd(0.5),
+                    most + Cost::from_usd(0.5),
+                ]
+            );
         }
         other => panic!("unknown scenario {other}"),
     }
@@ -720,4 +744,14 @@ fn a_memory_limit_keeps_every_call_the_file_did_not_take() {
         assert_eq!(warnings.len(), 1, "{stderr}");
         assert!(warnings[0].contains("recording in memory only"), "{stderr}");
     }
+}
+
+#[test]
+fn add_cost_past_what_one_call_holds_is_capped_and_said_once() {
+    let (stderr, warnings) = child_stderr("cost_cap", &[]);
+    assert_eq!(
+        warnings,
+        ["backstep: warning: backstep::add_cost(4000000) took the cost added to one call past $9223372.036854775807, the most one call can record; the call records that much"],
+        "{stderr}"
+    );
 }

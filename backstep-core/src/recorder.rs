@@ -64,6 +64,7 @@ pub(crate) static WARNED_WRITE: AtomicBool = AtomicBool::new(false);
 pub(crate) static WARNED_OPEN: AtomicBool = AtomicBool::new(false);
 pub(crate) static WARNED_SERIALIZE: AtomicBool = AtomicBool::new(false);
 pub(crate) static WARNED_COST: AtomicBool = AtomicBool::new(false);
+pub(crate) static WARNED_COST_CAP: AtomicBool = AtomicBool::new(false);
 static WARNED_NOWHERE: AtomicBool = AtomicBool::new(false);
 static WARNED_OFF_IN_REPLAY: AtomicBool = AtomicBool::new(false);
 

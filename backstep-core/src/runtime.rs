@@ -827,6 +827,8 @@ impl Inputs<'_> {
 /// only inside the body, such as tokens × price.
 ///
 /// Called outside any tool call, it warns once on stderr and adds nothing.
+/// What one call collects this way stops at about $9.2M (2⁶³ picodollars),
+/// with a warning the first time.
 ///
 /// ```
 /// # use backstep_core as backstep;
@@ -853,10 +855,25 @@ pub fn add_cost(usd: f64) {
             }
             // SAFETY: see `current_call`.
             let added = unsafe { &(*p).added };
-            // Saturating, as `Cost` addition is.
+            // Saturating, as `Cost` addition is, and said once: the sum of
+            // one call is held in an `i64` of picodollars.
+            let pico = cost.picodollars();
+            let mut capped = false;
             let _ = added.fetch_update(Relaxed, Relaxed, |v| {
-                Some(v.saturating_add(clamp_i64(cost.picodollars())))
+                let sum = i128::from(v).saturating_add(pico);
+                let kept = clamp_i64(sum);
+                capped = i128::from(kept) != sum;
+                Some(kept)
             });
+            if capped {
+                warn_once(
+                    &recorder::WARNED_COST_CAP,
+                    &format!(
+                        "backstep::add_cost({usd}) took the cost added to one call past {}, the most one call can record; the call records that much",
+                        Cost::from_picodollars(i128::from(i64::MAX))
+                    ),
+                );
+            }
             true
         })
         .unwrap_or(false);
