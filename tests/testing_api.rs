@@ -192,7 +192,45 @@ fn sample() -> Capture {
 }
 
 const TABLE: &str = "captured calls (6):
-   seq parent  tool                 status    inputs                               output / error";
+     # parent  tool                 status    inputs                               output / error";
+
+/// The whole table: numbered from 0 within the capture, whatever the process
+/// numbering (other tests of this binary record in parallel), parents by
+/// those numbers.
+#[test]
+fn the_table_numbers_the_captured_calls_from_zero() {
+    assert_eq!(
+        sample().table(),
+        r#"captured calls (6):
+     # parent  tool                 status    inputs                               output / error
+     0      -  plan                 ok        {"goal":"rust"}                      5
+     1      0  search               ok        {"query":"rust","limit":2}           ["rust-0","rust-1"]
+     2      0  summarize            ok        {"text":"rust-0 rust-1"}             "rust-"
+     3      -  send_email           ok        {"to":"a@example.com","subject":"he… 6
+     4      -  send_email           error     {"to":"","subject":"empty","urgent"… no recipient
+     5      -  fetch                ok        {"url":"https://example.com"}        "<https://example.com>"
+"#
+    );
+    // A capture begun inside a tool call sees its calls, not it: their
+    // parent is `outer`.
+    let table = captured_inside();
+    assert_eq!(
+        table,
+        r#"captured calls (3):
+     # parent  tool                 status    inputs                               output / error
+     0  outer  plan                 ok        {"goal":"go"}                        5
+     1      0  search               ok        {"query":"go","limit":2}             ["go-0","go-1"]
+     2      0  summarize            ok        {"text":"go-0 go-1"}                 "go-0 "
+"#
+    );
+}
+
+#[tool]
+fn captured_inside() -> String {
+    let rec = capture();
+    plan("go");
+    rec.table()
+}
 
 #[test]
 fn counts_pass_and_fail_with_the_table() {

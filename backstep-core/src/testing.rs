@@ -424,19 +424,32 @@ impl Capture {
     }
 
     /// The captured calls as a table, as printed by failing assertions.
+    ///
+    /// Calls are numbered from 0 in the order they started, and `parent`
+    /// uses those numbers (`outer` for a call made inside one the capture
+    /// did not see start), as in [`Capture::snapshot_json`]: tests run in
+    /// parallel share one process, whose own numbering is of no use here.
     #[must_use]
     pub fn table(&self) -> String {
         let calls = self.calls();
+        let index: std::collections::HashMap<u64, usize> = calls
+            .iter()
+            .enumerate()
+            .map(|(i, c)| (c.seq(), i))
+            .collect();
         let mut out = format!("captured calls ({}):\n", calls.len());
         let _ = writeln!(
             out,
             "  {:>4} {:>6}  {:<20} {:<9} {:<36} output / error",
-            "seq", "parent", "tool", "status", "inputs"
+            "#", "parent", "tool", "status", "inputs"
         );
-        for c in &calls {
-            let parent = c
-                .parent()
-                .map_or_else(|| "-".to_string(), |p| p.to_string());
+        for (i, c) in calls.iter().enumerate() {
+            let parent = match c.parent() {
+                None => "-".to_string(),
+                Some(p) => index
+                    .get(&p)
+                    .map_or_else(|| "outer".to_string(), ToString::to_string),
+            };
             let result = match c.error() {
                 Some(e) => e.to_string(),
                 None => c.output_json().to_string(),
@@ -444,7 +457,7 @@ impl Capture {
             let _ = writeln!(
                 out,
                 "  {:>4} {:>6}  {:<20} {:<9} {:<36} {}",
-                c.seq(),
+                i,
                 parent,
                 short(c.tool(), 20),
                 c.status().as_str(),
