@@ -74,6 +74,12 @@ fn refuses(word: &str) -> Result<u32, String> {
     Err(format!("no {word}"))
 }
 
+/// The process that ran the body: a replayed call gives the recording's.
+#[tool]
+fn ran_in(i: u32) -> (u32, u32) {
+    (i, std::process::id())
+}
+
 #[tool(cost = 0.5)]
 fn costly(times: u32) -> u32 {
     for _ in 0..times {
@@ -194,6 +200,23 @@ fn child() {
         "env_calls" => {
             assert_eq!(priced(1), 1);
             assert_eq!(priced(2), 2);
+        }
+        // Four threads whose first tool calls come at once, with no
+        // install(): each call must see the replay the environment asks for.
+        "env_threads" => {
+            let start = std::sync::Arc::new(std::sync::Barrier::new(4));
+            let handles: Vec<_> = (0..4)
+                .map(|i| {
+                    let start = start.clone();
+                    std::thread::spawn(move || {
+                        start.wait();
+                        ran_in(i).0
+                    })
+                })
+                .collect();
+            let mut got: Vec<u32> = handles.into_iter().map(|h| h.join().unwrap()).collect();
+            got.sort_unstable();
+            assert_eq!(got, [0, 1, 2, 3]);
         }
         // The same, asking for the mode first (which starts a replay the
         // environment asks for).
@@ -712,19 +735,60 @@ fn a_replay_from_the_environment_does_not_append_to_the_recording() {
     assert_eq!(std::fs::read_to_string(&path).unwrap(), recorded);
 }
 
+/// The calls of `path`'s last session: (inputs, output, replayed).
+fn calls_of(path: &std::path::Path) -> Vec<(String, String, bool)> {
+    let mut calls: Vec<(String, String, bool)> = Log::open(path)
+        .unwrap()
+        .last_session()
+        .iter()
+        .map(|c| {
+            (
+                c.inputs_json().to_string(),
+                c.output_json().to_string(),
+                c.replayed(),
+            )
+        })
+        .collect();
+    calls.sort();
+    calls
+}
+
 #[test]
-fn a_replay_the_program_never_starts_is_warned_about() {
-    let path = temp_path("env-unstarted.jsonl");
+fn a_replay_the_environment_asks_for_starts_with_the_first_tool_call() {
+    let path = temp_path("env-first-call.jsonl");
     let p = path.to_str().unwrap();
-    child_warnings("env_calls", &[("BACKSTEP_LOG", p)]);
-    let other = temp_path("env-unstarted-run.jsonl");
+    let by_inputs = ("BACKSTEP_REPLAY_MATCH", "by_inputs");
     assert_eq!(
-        child_warnings(
-            "env_calls",
-            &[("BACKSTEP_LOG", other.to_str().unwrap()), ("BACKSTEP_REPLAY", p)]
-        ),
-        ["backstep: warning: BACKSTEP_REPLAY is set, but no replay has started: it starts with backstep::init()...install() or backstep::mode(), and tool calls before that run live"]
+        child_warnings("env_threads", &[("BACKSTEP_LOG", p)]),
+        [] as [String; 0]
     );
+    let recorded = calls_of(&path);
+    assert_eq!(recorded.len(), 4);
+    assert!(recorded.iter().all(|(_, _, replayed)| !replayed));
+    for (i, extra) in [None, Some(("BACKSTEP", "off"))].into_iter().enumerate() {
+        let own = temp_path(&format!("env-first-call-replay-{i}.jsonl"));
+        let mut envs = vec![
+            ("BACKSTEP_LOG", own.to_str().unwrap()),
+            ("BACKSTEP_REPLAY", p),
+            by_inputs,
+        ];
+        envs.extend(extra);
+        let warnings = child_warnings("env_threads", &envs);
+        // The same outputs (the recording's process id), every call answered
+        // from the log, whichever thread came first.
+        let replayed: Vec<(String, String, bool)> = recorded
+            .iter()
+            .map(|(i, o, _)| (i.clone(), o.clone(), true))
+            .collect();
+        assert_eq!(calls_of(&own), replayed, "{warnings:?}");
+        match extra {
+            None => assert_eq!(warnings, [] as [String; 0]),
+            Some(_) => assert_eq!(
+                warnings,
+                ["backstep: warning: recording stays on during a replay (BACKSTEP=off, set_enabled(false) and enabled(false) are ignored until it ends): a tool that is not recorded cannot be answered from the log and would run live"]
+            ),
+        }
+    }
 }
 
 #[test]

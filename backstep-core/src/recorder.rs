@@ -224,35 +224,35 @@ pub(crate) fn recording() -> bool {
     }
 }
 
-/// Set once a recorded tool call has checked that a replay asked for by
-/// the environment is not being ignored.
+/// Set once a recorded tool call has started any replay the environment
+/// asks for (stored after the replay is running, so no thread skips ahead
+/// of it).
 static ENV_REPLAY_CHECKED: AtomicBool = AtomicBool::new(false);
 
-/// Says once on stderr when `BACKSTEP_REPLAY` or `BACKSTEP_RESUME` is set
-/// but no replay has started (it starts with `init()...install()` or
-/// `mode()`): the tool calls until then run live. One relaxed load per
-/// recorded call after the first.
+/// Starts the replay `BACKSTEP_REPLAY` or `BACKSTEP_RESUME` asks for, if
+/// nothing has yet (`init()...install()` and `mode()` start it too): a
+/// program that never calls either still has its tools answered from the
+/// log, not run live. One load per recorded call after the first.
 #[inline]
 pub(crate) fn check_env_replay() {
-    if !ENV_REPLAY_CHECKED.load(Ordering::Relaxed) {
+    if !ENV_REPLAY_CHECKED.load(Ordering::Acquire) {
         check_env_replay_slow();
     }
 }
 
 #[cold]
 fn check_env_replay_slow() {
-    ENV_REPLAY_CHECKED.store(true, Ordering::Relaxed);
-    if ENV_REPLAY.get().is_some() {
-        return;
-    }
-    for var in ["BACKSTEP_REPLAY", "BACKSTEP_RESUME"] {
-        if std::env::var_os(var).is_some_and(|v| !v.is_empty()) {
-            eprintln!(
-                "backstep: warning: {var} is set, but no replay has started: it starts with backstep::init()...install() or backstep::mode(), and tool calls before that run live"
-            );
-            return;
-        }
-    }
+    // Threads whose first calls come together wait in `ensure_env_replay`
+    // (a `OnceLock`) until the replay is running, then all are served.
+    ensure_env_replay();
+    ENV_REPLAY_CHECKED.store(true, Ordering::Release);
+}
+
+/// Whether the environment asks for a replay or a resume.
+fn env_asks_replay() -> bool {
+    ["BACKSTEP_REPLAY", "BACKSTEP_RESUME"]
+        .iter()
+        .any(|v| std::env::var_os(v).is_some_and(|p| !p.is_empty()))
 }
 
 /// Whether recording is known to be off: the one relaxed load a tool call
@@ -399,9 +399,18 @@ pub(crate) fn recorder() -> &'static Recorder {
                 skip_replayed: false,
             }),
         };
+        // `BACKSTEP=off` cannot hold with a replay asked for: the replay's
+        // tools would run live (see `store_enabled`).
+        let off = env_off() && {
+            let replay = env_asks_replay();
+            if replay {
+                warn_once(&WARNED_OFF_IN_REPLAY, OFF_IN_REPLAY);
+            }
+            !replay
+        };
         let _ = STATE.compare_exchange(
             UNINIT,
-            if env_off() { OFF } else { ON },
+            if off { OFF } else { ON },
             Ordering::Relaxed,
             Ordering::Relaxed,
         );
