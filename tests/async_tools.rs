@@ -150,6 +150,7 @@ on_both_runtimes!(
     cancelled_by_select,
     cancelled_nested,
     panicking_tools,
+    never_returning,
     add_cost_across_await,
     add_cost_concurrent_tasks,
 );
@@ -1603,6 +1604,49 @@ async fn panicking_tools(tag: &'static str) {
     // Nothing is left current on this thread after the caught panics.
     sync_leaf(tag, 3);
     assert_eq!(one("at_sync_leaf", tag).parent(), None);
+}
+
+/// `async fn … -> !` (once a compile error under `#[tool]`: the expansion
+/// wrote `!` as a type): ended only by a panic or by being dropped.
+#[tool(name = "at_serve_forever", cost = 0.001)]
+async fn at_serve_forever(tag: &str, port: u16) -> ! {
+    loop {
+        yield_now().await;
+        assert!(port != 0, "no port to serve on");
+        sleep(Duration::from_millis(1)).await;
+    }
+}
+
+async fn never_returning(tag: &'static str) {
+    let err = tokio::spawn(at_serve_forever(tag, 0)).await.unwrap_err();
+    assert!(err.is_panic());
+    let timed_out =
+        tokio::time::timeout(Duration::from_millis(20), at_serve_forever(tag, 80)).await;
+    assert!(timed_out.is_err());
+    check(
+        &one_with("at_serve_forever", tag, "port", &Value::from(0)),
+        &Want {
+            tool: "at_serve_forever",
+            inputs: &format!(r#"{{"tag":"{tag}","port":0}}"#),
+            output: "null",
+            status: Status::Panicked,
+            error: Some("no port to serve on"),
+            cost: Cost::from_usd(0.001),
+            parent: None,
+        },
+    );
+    check(
+        &one_with("at_serve_forever", tag, "port", &Value::from(80)),
+        &Want {
+            tool: "at_serve_forever",
+            inputs: &format!(r#"{{"tag":"{tag}","port":80}}"#),
+            output: "null",
+            status: Status::Cancelled,
+            error: None,
+            cost: Cost::from_usd(0.001),
+            parent: None,
+        },
+    );
 }
 
 /// Polls `fut` once (it must be pending), then panics outside any tool while

@@ -1086,4 +1086,30 @@ mod regressions {
         tokio::task::yield_now().await;
         x
     }
+
+    /// Was `clippy::items_after_statements` (pedantic): the body's first
+    /// statement, an item, came after the expansion's own.
+    ///
+    /// # Panics
+    ///
+    /// Always.
+    #[tool]
+    pub fn never_starts_with_an_item(x: u8) -> ! {
+        const K: u8 = 1;
+        panic!("{}", x.wrapping_add(K))
+    }
+
+    /// Was a compile error (E0658, "the `!` type is experimental"): the
+    /// expansion wrote the return type `!` as a type.
+    ///
+    /// # Panics
+    ///
+    /// When `port` is 0.
+    #[tool]
+    pub async fn async_never(port: u16) -> ! {
+        loop {
+            tokio::task::yield_now().await;
+            assert!(port != 0, "port 0");
+        }
+    }
 }

@@ -88,6 +88,28 @@ fn costly(times: u32) -> u32 {
     times
 }
 
+/// Two tools whose methods share a name: recorded under one name.
+trait Tool {
+    fn call(&self, input: &str) -> usize;
+}
+
+struct Search;
+struct Delete;
+
+impl Tool for Search {
+    #[tool]
+    fn call(&self, input: &str) -> usize {
+        input.len()
+    }
+}
+
+impl Tool for Delete {
+    #[tool]
+    fn call(&self, input: &str) -> usize {
+        input.len() * 2
+    }
+}
+
 /// Not a test of its own: the body of the child processes started above.
 #[test]
 #[ignore = "run by the other tests as a child process"]
@@ -236,6 +258,14 @@ fn child() {
                 assert_eq!(priced(i), i);
             }
             assert!(backstep::log().is_empty());
+        }
+        // Two functions recording as one tool, each called twice.
+        "twins" => {
+            for _ in 0..2 {
+                assert_eq!(Search.call("ab"), 2);
+                assert_eq!(Delete.call("ab"), 4);
+            }
+            assert_eq!(backstep::log().by_tool("call").count(), 4);
         }
         // add_cost past what one call can hold: capped, said once.
         "cost_cap" => {
@@ -816,6 +846,20 @@ fn add_cost_past_what_one_call_holds_is_capped_and_said_once() {
     assert_eq!(
         warnings,
         ["backstep: warning: backstep::add_cost(4000000) took the cost added to one call past $9223372.036854775807, the most one call can record; the call records that much"],
+        "{stderr}"
+    );
+}
+
+#[test]
+fn two_functions_recording_as_one_tool_are_said_to_be_indistinguishable() {
+    let (stderr, warnings) = child_stderr("twins", &[]);
+    // The lines of the two `#[tool]`s, each right below its `impl`.
+    let source = std::fs::read_to_string(file!()).unwrap();
+    let at = |item: &str| 2 + source.lines().position(|l| l == item).unwrap();
+    let (search, delete) = (at("impl Tool for Search {"), at("impl Tool for Delete {"));
+    assert_eq!(
+        warnings,
+        [format!("backstep: warning: two functions record their calls as tool `call` (`call` at tests/recorder.rs:{search} and `call` at tests/recorder.rs:{delete}): the log and the test assertions cannot tell them apart; give each its own #[tool(name = \"…\")]")],
         "{stderr}"
     );
 }

@@ -64,13 +64,16 @@ fn api(n: u32) -> Result<u32, ApiError> {
     }
 }
 
+/// `'static` in the output type is owned data: replayed, not run live.
 #[tool]
-fn boxed(n: u32) -> Result<u32, Box<dyn std::error::Error + Send + Sync>> {
+fn boxed(
+    n: u32,
+) -> Result<std::borrow::Cow<'static, str>, Box<dyn std::error::Error + Send + Sync + 'static>> {
     executed(&format!("boxed {n}"));
     if n == 0 {
         return Err("zero is not allowed".into());
     }
-    Ok(n)
+    Ok(n.to_string().into())
 }
 
 #[tool]
@@ -241,8 +244,16 @@ fn run_timeouts() -> Vec<String> {
                 tokio::time::timeout(ms * 50, slow(1)).await.ok()
             ),
             format!("token: {}", token("ana")),
+            format!("audit: {:?}", audit("done")),
         ]
     })
+}
+
+/// A `skip_output` tool with no output: nothing is missing from the log, so
+/// replay answers it without running it.
+#[tool(skip_output)]
+fn audit(event: &str) {
+    executed(&format!("audit {event}"));
 }
 
 /// Steps for the resume scenario: each announces itself, then works a while.
@@ -257,6 +268,39 @@ fn step(i: u32) -> u32 {
 #[tool]
 fn run_steps(n: u32) -> u32 {
     (0..n).map(step).sum()
+}
+
+/// A model call; the one named by `HANG` never finishes (the recorded run
+/// is killed while it runs).
+#[tool(cost = 0.01)]
+async fn llm(prompt: String, ms: u64) -> String {
+    executed(&format!("llm {prompt}"));
+    if std::env::var("HANG").is_ok_and(|h| h == prompt) {
+        std::future::pending::<()>().await;
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
+    format!("answer to {prompt}")
+}
+
+/// Three steps of two model calls at once: a slow plan and a fast critique.
+fn run_parallel(variant: &str) -> Vec<String> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let mut out = Vec::new();
+        for step in 0..3 {
+            let critique = if variant == "changed" && step == 0 {
+                "critique 0, reworded".to_string()
+            } else {
+                format!("critique {step}")
+            };
+            let (plan, critique) = tokio::join!(llm(format!("plan {step}"), 60), llm(critique, 5));
+            out.push(format!("{plan} | {critique}"));
+        }
+        out
+    })
 }
 
 // ---------------------------------------------------------------------------
@@ -282,7 +326,17 @@ fn child() {
                 println!("{line}");
             }
         }
-        "steps" => println!("total {}", run_steps(20)),
+        "steps" => {
+            println!("total {}", run_steps(20));
+            if variant == "more" {
+                println!("more {}", step(20) + step(21));
+            }
+        }
+        "parallel" => {
+            for line in run_parallel(&variant) {
+                println!("{line}");
+            }
+        }
         "timeouts" => {
             for line in run_timeouts() {
                 println!("{line}");
@@ -443,8 +497,18 @@ fn replay_reproduces_the_run_without_running_any_tool() {
         replayed.last().unwrap(),
         "calls 19 replayed 17 cost $0.032 mode Replay"
     );
-    // Only the `live` clock and the borrowed-output tool executed.
+    // Only the `live` clock and the borrowed-output tool executed, and the
+    // latter, not asked to be live, said so (once).
     assert_eq!(lines(&dir.path("exec-replay.txt")), ["clock", "first_word"]);
+    let warnings: Vec<String> = stderr(&out)
+        .lines()
+        .filter(|l| l.starts_with("backstep: warning:"))
+        .map(str::to_string)
+        .collect();
+    assert_eq!(
+        warnings,
+        ["backstep: warning: tool `first_word` runs its body again during this replay: its output borrows from its arguments, which a log cannot give back (mark it #[tool(live)] if that is meant)"]
+    );
 
     // The replay's own log mirrors the recording, marked replayed.
     let original = Log::open(&log).unwrap();
@@ -591,6 +655,8 @@ fn reordered_calls_diverge_under_strict_matching() {
         &[
             "(`fetch`): its inputs differ from the recording",
             r#"  at .url: recorded "a.html", now "b.html""#,
+            // Not `replay_ignore`, which would hand back a.html's page.
+            "  (recorded call 6 of `fetch` has exactly these inputs: this run makes its calls in another order, as parallel calls do; pair calls by inputs with BACKSTEP_REPLAY_MATCH=by_inputs or init().matching(Matching::ByInputs))",
         ],
     );
 }
@@ -798,6 +864,7 @@ fn calls_cancelled_by_a_timeout_are_cancelled_again_in_the_replay() {
             s("slow_future", Status::Cancelled, false),
             s("slow", Status::Ok, false),
             s("token", Status::Ok, false),
+            s("audit", Status::Ok, false),
         ]
     );
 
@@ -813,10 +880,19 @@ fn calls_cancelled_by_a_timeout_are_cancelled_again_in_the_replay() {
         ],
     );
     assert!(out.status.success(), "{}", stderr(&out));
-    assert_eq!(report(&out)[..4], recorded[..4]);
+    assert_eq!(report(&out)[..5], recorded[..5]);
     // No slow body ran: the timeouts fired on futures that never complete.
-    // The skip_output tool ran: its value is not in the log.
+    // The skip_output tool ran: its value is not in the log; and said so.
     assert_eq!(lines(&exec), ["token ana"]);
+    let warnings: Vec<String> = stderr(&out)
+        .lines()
+        .filter(|l| l.starts_with("backstep: warning:"))
+        .map(str::to_string)
+        .collect();
+    assert_eq!(
+        warnings,
+        ["backstep: warning: tool `token` runs its body again during this replay: its output is not in the log (`skip_output`) (mark it #[tool(live)] if that is meant)"]
+    );
     assert_eq!(
         statuses(&replay_log),
         [
@@ -824,6 +900,7 @@ fn calls_cancelled_by_a_timeout_are_cancelled_again_in_the_replay() {
             s("slow_future", Status::Cancelled, true),
             s("slow", Status::Ok, true),
             s("token", Status::Ok, false),
+            s("audit", Status::Ok, true),
         ]
     );
     assert!(!stderr(&out).contains("never made"), "{}", stderr(&out));
@@ -903,4 +980,190 @@ fn an_empty_recording_is_a_clear_error_not_a_divergence_at_call_0() {
         stderr(&out)
     );
     assert!(lines(&dir.path("exec.txt")).is_empty(), "no tool may run");
+}
+
+/// Records the parallel scenario and kills it while `plan 1` runs, once
+/// `critique 1`, started after it, has its line.
+fn record_parallel_killed(dir: &Dir) -> (PathBuf, PathBuf) {
+    let log = dir.path("parallel.jsonl");
+    let exec = dir.path("exec.txt");
+    let mut child = command(
+        "parallel",
+        "",
+        &[
+            ("BACKSTEP_LOG", &log),
+            ("EXEC_LOG", &exec),
+            ("HANG", Path::new("plan 1")),
+        ],
+    )
+    .stdout(Stdio::null())
+    .stderr(Stdio::null())
+    .spawn()
+    .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while !std::fs::read_to_string(&log)
+        .unwrap_or_default()
+        .contains(r#""prompt":"critique 1""#)
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "critique 1 never finished"
+        );
+        assert!(child.try_wait().unwrap().is_none(), "the child ended early");
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let before = Log::open(&log).unwrap();
+    let recorded: Vec<(u64, String)> = before
+        .iter()
+        .map(|c| (c.seq(), c.input::<String>("prompt").unwrap()))
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    assert_eq!(
+        recorded,
+        [
+            (0, "plan 0".into()),
+            (1, "critique 0".into()),
+            (3, "critique 1".into())
+        ],
+        "plan 1 (seq 2) was running at the kill"
+    );
+    (log, exec)
+}
+
+/// A call still running when the recorded run died has no line: resuming,
+/// it runs live, and is not paired with the next recorded call of its tool
+/// (which started after it), under either matching.
+#[test]
+fn resume_runs_again_a_call_that_was_running_at_the_kill() {
+    for matching in ["strict", "by_inputs"] {
+        let dir = Dir::new(&format!("parallel-{matching}"));
+        let (log, exec) = record_parallel_killed(&dir);
+        std::fs::write(&exec, "").unwrap();
+        let out = run(
+            "parallel",
+            "",
+            &[
+                ("BACKSTEP_RESUME", &log),
+                ("BACKSTEP_REPLAY_MATCH", Path::new(matching)),
+                ("EXEC_LOG", &exec),
+            ],
+        );
+        assert!(out.status.success(), "{matching}: {}", stderr(&out));
+        let printed = report(&out);
+        assert_eq!(
+            printed[..3],
+            [
+                "answer to plan 0 | answer to critique 0",
+                "answer to plan 1 | answer to critique 1",
+                "answer to plan 2 | answer to critique 2",
+            ],
+            "{matching}"
+        );
+        // Only what had not finished ran: plan 1, and step 2.
+        assert_eq!(
+            lines(&exec),
+            ["llm plan 1", "llm plan 2", "llm critique 2"],
+            "{matching}"
+        );
+        // One session, each call once under its own seq, and the cost of
+        // six calls.
+        let after = Log::open(&log).unwrap();
+        assert_eq!(after.sessions().len(), 1, "{matching}");
+        let mut calls: Vec<(u64, String)> = after
+            .iter()
+            .map(|c| (c.seq(), c.input::<String>("prompt").unwrap()))
+            .collect();
+        calls.sort();
+        assert_eq!(
+            calls,
+            [
+                (0, "plan 0".to_string()),
+                (1, "critique 0".to_string()),
+                (2, "plan 1".to_string()),
+                (3, "critique 1".to_string()),
+                (4, "plan 2".to_string()),
+                (5, "critique 2".to_string()),
+            ],
+            "{matching}"
+        );
+        let end = after.sessions()[0].ended().expect("an end line");
+        assert_eq!(
+            (end.calls(), end.cost()),
+            (6, backstep::Cost::from_usd(0.06)),
+            "{matching}"
+        );
+    }
+}
+
+/// A resume that diverges leaves the log it resumes as it was: the diverged
+/// call is not written there (a later resume would be served it), and costs
+/// nothing (its body never ran).
+#[test]
+fn a_resume_that_diverges_writes_no_call_into_the_log() {
+    let dir = Dir::new("parallel-diverged");
+    let (log, exec) = record_parallel_killed(&dir);
+    let calls_before: Vec<String> = lines(&log)
+        .into_iter()
+        .filter(|l| l.contains(r#""type":"call""#))
+        .collect();
+    let out = run(
+        "parallel",
+        "changed",
+        &[("BACKSTEP_RESUME", &log), ("EXEC_LOG", &exec)],
+    );
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("backstep replay diverged at call 1 (`llm`): its inputs differ"),
+        "{}",
+        stderr(&out)
+    );
+    let calls_after: Vec<String> = lines(&log)
+        .into_iter()
+        .filter(|l| l.contains(r#""type":"call""#))
+        .collect();
+    assert_eq!(calls_after, calls_before);
+}
+
+/// Resuming a run that had ended and making new calls: the session gets a
+/// new end line that counts them (the reader takes the last).
+#[test]
+fn resuming_a_finished_run_that_makes_more_calls_ends_it_again() {
+    let dir = Dir::new("resume-more");
+    let log = dir.path("steps.jsonl");
+    let exec = dir.path("exec.txt");
+    let out = run("steps", "", &[("BACKSTEP_LOG", &log), ("EXEC_LOG", &exec)]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let before = Log::open(&log).unwrap();
+    assert_eq!(
+        before.sessions()[0]
+            .ended()
+            .map(backstep::SessionEnd::calls),
+        Some(21)
+    );
+
+    let out = run(
+        "steps",
+        "more",
+        &[("BACKSTEP_RESUME", &log), ("EXEC_LOG", &exec)],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        report(&out).contains(&format!("more {}", 20 * 20 + 21 * 21)),
+        "{:?}",
+        report(&out)
+    );
+    let after = Log::open(&log).unwrap();
+    assert_eq!(after.sessions().len(), 1);
+    assert_eq!(after.len(), 23);
+    let end = after.sessions()[0].ended().expect("an end line");
+    assert_eq!(end.calls(), 23);
+    assert_eq!(end.cost(), after.total_cost());
+    // Only the two new steps ran.
+    assert_eq!(
+        lines(&exec)[20..],
+        ["step 20".to_string(), "step 21".to_string()]
+    );
 }

@@ -22,6 +22,7 @@ mod runtime;
 mod scope;
 mod session;
 mod sink;
+mod site;
 pub mod testing;
 mod time;
 

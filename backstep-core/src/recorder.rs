@@ -534,8 +534,8 @@ impl Recorder {
                 for c in recorded.calls() {
                     t.add(c.status, c.cost);
                 }
-                // A finished run keeps its end line: resuming it runs nothing
-                // new, so no second end line is written.
+                // A finished run keeps its end line: a second one is written
+                // only if the resumed run makes new calls (`end_session`).
                 mem.sessions.push(session.clone());
             }
             self.set_session_id(session.id.clone());
@@ -815,7 +815,13 @@ impl Recorder {
             cost: t.cost,
         };
         if let Some(s) = mem.sessions.iter_mut().find(|s| s.id == id) {
-            if s.end.is_some() {
+            // Ended already (twice over, or a finished run resumed): a new
+            // end line only if calls were made since, as the last one read
+            // is the one that counts.
+            if s.end
+                .as_ref()
+                .is_some_and(|e| (e.calls, e.cost) == (end.calls, end.cost))
+            {
                 return;
             }
             s.end = Some(end.clone());

@@ -32,6 +32,9 @@ pub enum DivergenceKind {
     InputsDiffer {
         /// Where the recorded and actual inputs differ.
         paths: Vec<PathDiff>,
+        /// A later recorded call of the tool (its `seq`) whose inputs are
+        /// exactly these: the run makes the tool's calls in another order.
+        reordered: Option<u64>,
     },
     /// The run called a tool more often than the recording has calls of it.
     Exhausted,
@@ -81,6 +84,7 @@ impl Divergence {
             call: 7,
             kind: DivergenceKind::InputsDiffer {
                 paths: json_diff(&recorded, &actual),
+                reordered: None,
             },
             recorded: Some((7, recorded)),
             actual: Some(actual),
@@ -92,7 +96,7 @@ impl fmt::Display for Divergence {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let src = self.source.display();
         match &self.kind {
-            DivergenceKind::InputsDiffer { paths } => {
+            DivergenceKind::InputsDiffer { paths, reordered } => {
                 writeln!(
                     f,
                     "backstep replay diverged at call {} (`{}`): its inputs differ from the recording in {src}",
@@ -111,7 +115,16 @@ impl fmt::Display for Divergence {
                         short(p.right.as_ref())
                     )?;
                 }
-                write!(f, "  (the program changed since the recording, or an input is volatile: exclude it with #[tool(replay_ignore(arg))])")
+                match reordered {
+                    // `replay_ignore` would pair the call with the wrong
+                    // recorded one and hand back its output.
+                    Some(seq) => write!(
+                        f,
+                        "  (recorded call {seq} of `{}` has exactly these inputs: this run makes its calls in another order, as parallel calls do; pair calls by inputs with BACKSTEP_REPLAY_MATCH=by_inputs or init().matching(Matching::ByInputs))",
+                        self.tool
+                    ),
+                    None => write!(f, "  (the program changed since the recording, or an input is volatile: exclude it with #[tool(replay_ignore(arg))])"),
+                }
             }
             DivergenceKind::Exhausted => {
                 writeln!(
@@ -156,20 +169,56 @@ impl std::error::Error for Divergence {}
 pub(crate) struct Served {
     pub(crate) call: Call,
     pub(crate) descendants: Vec<Call>,
+    /// Made up by a test stub, not read from a log: a rebuild failure blames the stub.
+    pub(crate) from_stub: bool,
 }
 
 struct State {
     calls: Vec<Call>,
+    /// The seqs the recording has a line for.
+    seqs: std::collections::HashSet<u64>,
     used: Vec<bool>,
     by_tool: HashMap<String, Vec<usize>>,
     by_parent: HashMap<u64, Vec<usize>>,
+}
+
+impl State {
+    /// Marks recorded call `i` and everything made inside it used, and
+    /// returns them.
+    fn use_up(&mut self, i: usize) -> Served {
+        let mut descendants = Vec::new();
+        let mut stack = vec![i];
+        self.used[i] = true;
+        while let Some(j) = stack.pop() {
+            let seq = self.calls[j].seq();
+            if let Some(kids) = self.by_parent.get(&seq).cloned() {
+                for k in kids {
+                    if !self.used[k] {
+                        self.used[k] = true;
+                        descendants.push(k);
+                        stack.push(k);
+                    }
+                }
+            }
+        }
+        descendants.sort_by_key(|&k| self.calls[k].seq());
+        Served {
+            call: self.calls[i].clone(),
+            descendants: descendants
+                .into_iter()
+                .map(|k| self.calls[k].clone())
+                .collect(),
+            from_stub: false,
+        }
+    }
 }
 
 /// The recording being replayed, and which of its calls were used.
 pub(crate) struct Replayer {
     pub(crate) source: PathBuf,
     pub(crate) matching: Matching,
-    /// `resume`: past the end of a tool's recorded calls, run live.
+    /// `resume`: past the end of a tool's recorded calls, and for a call
+    /// the recording never finished, run live.
     pub(crate) resume: bool,
     /// The recorded session (resume appends to it).
     pub(crate) session: Option<crate::session::Session>,
@@ -209,6 +258,7 @@ impl Replayer {
             }
         }
         let used = vec![false; calls.len()];
+        let seqs = calls.iter().map(Call::seq).collect();
         Ok(Replayer {
             source: path.to_path_buf(),
             matching,
@@ -216,6 +266,7 @@ impl Replayer {
             session,
             state: Mutex::new(State {
                 calls,
+                seqs,
                 used,
                 by_tool,
                 by_parent,
@@ -257,12 +308,28 @@ impl Replayer {
         let pick = match self.matching {
             Matching::Strict => match candidates.first() {
                 None => None,
+                // Resuming: a call that was still running when the recorded
+                // run died has no line, so the next recorded call of its tool
+                // started later (a higher seq) and this call's own seq is
+                // missing from the recording. It runs live.
+                Some(&i)
+                    if self.resume
+                        && st.calls[i].seq() > call_no
+                        && !st.seqs.contains(&call_no)
+                        && recorded_inputs(&st.calls[i]) != actual_cmp =>
+                {
+                    None
+                }
                 Some(&i) => {
                     let rec = recorded_inputs(&st.calls[i]);
                     if rec != actual_cmp {
                         let paths = json_diff(&rec, &actual_cmp);
+                        let reordered = candidates[1..]
+                            .iter()
+                            .find(|&&j| recorded_inputs(&st.calls[j]) == actual_cmp)
+                            .map(|&j| st.calls[j].seq());
                         return Err(diverge(
-                            DivergenceKind::InputsDiffer { paths },
+                            DivergenceKind::InputsDiffer { paths, reordered },
                             Some(&st.calls[i]),
                         ));
                     }
@@ -276,7 +343,9 @@ impl Replayer {
                     .find(|&i| recorded_inputs(&st.calls[i]) == actual_cmp)
                 {
                     Some(i) => Some(i),
-                    None if candidates.is_empty() => None,
+                    // Resuming: no unused recorded call has these inputs, so
+                    // this one never finished in the recorded run.
+                    None if candidates.is_empty() || self.resume => None,
                     None => {
                         // The nearest recorded call: fewest differing paths.
                         let nearest = candidates
@@ -288,7 +357,10 @@ impl Replayer {
                             .unwrap_or(candidates[0]);
                         let paths = json_diff(&recorded_inputs(&st.calls[nearest]), &actual_cmp);
                         return Err(diverge(
-                            DivergenceKind::InputsDiffer { paths },
+                            DivergenceKind::InputsDiffer {
+                                paths,
+                                reordered: None,
+                            },
                             Some(&st.calls[nearest]),
                         ));
                     }
@@ -306,30 +378,7 @@ impl Replayer {
                 .map(|&i| st.calls[i].clone());
             return Err(diverge(DivergenceKind::Exhausted, last.as_ref()));
         };
-        // The call and everything made inside it are used up.
-        let mut descendants = Vec::new();
-        let mut stack = vec![i];
-        st.used[i] = true;
-        while let Some(j) = stack.pop() {
-            let seq = st.calls[j].seq();
-            if let Some(kids) = st.by_parent.get(&seq).cloned() {
-                for k in kids {
-                    if !st.used[k] {
-                        st.used[k] = true;
-                        descendants.push(k);
-                        stack.push(k);
-                    }
-                }
-            }
-        }
-        descendants.sort_by_key(|&k| st.calls[k].seq());
-        Ok(Some(Served {
-            call: st.calls[i].clone(),
-            descendants: descendants
-                .into_iter()
-                .map(|k| st.calls[k].clone())
-                .collect(),
-        }))
+        Ok(Some(st.use_up(i)))
     }
 
     /// A `live` tool ran instead of being served: its recorded call (the

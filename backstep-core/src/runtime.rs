@@ -16,6 +16,7 @@ use crate::call::{Call, Status};
 use crate::cost::Cost;
 use crate::recorder::{self, warn_once};
 use crate::replay::Served;
+use crate::site::Site;
 
 thread_local! {
     /// The tool call running on this thread now (set while a sync tool body
@@ -242,11 +243,13 @@ impl Active {
         }
     }
 
-    fn begin(tool: &'static str, cost_usd: f64, kind: Kind) -> Active {
+    fn begin(site: &'static Site, cost_usd: f64, kind: Kind) -> Active {
         if !recorder::recording() {
             return Active::unrecorded();
         }
         recorder::check_env_replay();
+        site.register();
+        let tool = site.tool();
         // A message left by an earlier, caught panic must not be taken for
         // this call's (a `resume_unwind` does not run the hook).
         let _ = LAST_PANIC.try_with(|p| {
@@ -279,16 +282,16 @@ impl Active {
     /// everything that follows (`serve`, `run`, the dispatch, `drop`).
     #[inline]
     #[must_use]
-    pub fn enter(tool: &'static str, cost_usd: f64) -> Active {
+    pub fn enter(site: &'static Site, cost_usd: f64) -> Active {
         if recorder::known_off() {
             return Active::unrecorded();
         }
-        Active::enter_recording(tool, cost_usd)
+        Active::enter_recording(site, cost_usd)
     }
 
     #[inline(never)]
-    fn enter_recording(tool: &'static str, cost_usd: f64) -> Active {
-        let a = Active::begin(tool, cost_usd, Kind::Sync);
+    fn enter_recording(site: &'static Site, cost_usd: f64) -> Active {
+        let a = Active::begin(site, cost_usd, Kind::Sync);
         if let Some(inner) = &*a.inner {
             let ptr: *const Inflight = &**inner;
             let prev = CURRENT
@@ -304,11 +307,11 @@ impl Active {
     /// while [`Traced`] polls it.
     #[inline]
     #[must_use]
-    pub fn start_async(tool: &'static str, cost_usd: f64) -> Active {
+    pub fn start_async(site: &'static Site, cost_usd: f64) -> Active {
         if recorder::known_off() {
             return Active::unrecorded();
         }
-        Active::begin(tool, cost_usd, Kind::Async)
+        Active::begin(site, cost_usd, Kind::Async)
     }
 
     /// Stops being this thread's current call (sync part of a future-returning tool done).
@@ -492,6 +495,38 @@ impl Active {
         self.serve_recorded(live, ignore)
     }
 
+    /// [`Active::serve`] for a tool that must run live because a log cannot
+    /// give its output back (`why`): during a replay or resume, says once per
+    /// tool that its body runs again (`#[tool(live)]` says it is meant to).
+    #[inline]
+    pub fn serve_unreplayable(&mut self, why: &'static str, ignore: &[&str]) -> bool {
+        if self.inner.is_none() {
+            return false;
+        }
+        if recorder::replaying() {
+            self.warn_runs_again(why);
+        }
+        self.serve_recorded(true, ignore)
+    }
+
+    #[cold]
+    fn warn_runs_again(&self, why: &str) {
+        static WARNED: std::sync::Mutex<Vec<&'static str>> = std::sync::Mutex::new(Vec::new());
+        let Some(inner) = &*self.inner else { return };
+        let mut warned = WARNED
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if warned.contains(&inner.tool) {
+            return;
+        }
+        warned.push(inner.tool);
+        drop(warned);
+        let tool = inner.tool;
+        eprintln!(
+            "backstep: warning: tool `{tool}` runs its body again during this replay: {why} (mark it #[tool(live)] if that is meant)"
+        );
+    }
+
     #[inline(never)]
     fn serve_recorded(&mut self, live: bool, ignore: &[&str]) -> bool {
         let scoped = self.inner.as_ref().and_then(|i| i.scope.clone());
@@ -538,6 +573,17 @@ impl Active {
             Ok(None) => false,
             Err(divergence) => {
                 let summary = divergence.to_string();
+                // The body never ran: nothing was spent. Resuming, the call
+                // stays out of the log being resumed (as its answered calls
+                // do), or the next resume would be served this error as if
+                // the tool had returned it.
+                if let Some(inner) = &mut *self.inner {
+                    inner.cost_usd = 0.0;
+                    *inner.added.get_mut() = 0;
+                    if matches!(source, Source::Global(g) if g.resume) {
+                        inner.in_log = true;
+                    }
+                }
                 self.complete(Status::Error, None, Some(summary.clone()));
                 if let Some(hook) = r.divergence_hook() {
                     hook(&divergence);
@@ -592,6 +638,17 @@ impl Active {
         panic!(
             "backstep replay: cannot rebuild the return value of tool `{tool}` from the log: {what}; mark the tool `#[tool(live)]` to always run its body instead"
         );
+    }
+
+    /// Whether the answer to serve was made up by a test stub (`rec.stub`),
+    /// not read from a log: a return value that cannot be rebuilt from it is
+    /// then the stub's mistake.
+    #[must_use]
+    pub fn served_by_stub(&self) -> bool {
+        self.inner
+            .as_ref()
+            .and_then(|i| i.served.as_ref())
+            .is_some_and(|s| s.from_stub)
     }
 
     /// Whether the recorded answer is a call that was cancelled (its future
@@ -733,6 +790,7 @@ fn record_served(
     let Served {
         call: old,
         descendants,
+        ..
     } = served;
     let mut renumber = std::collections::HashMap::new();
     renumber.insert(old.seq, fresh.seq);

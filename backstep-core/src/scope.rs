@@ -11,7 +11,6 @@ use serde_json::Value;
 use crate::call::{Call, Status};
 use crate::replay::{Replayer, Served};
 
-/// How a stub answers: the output JSON, or an error text.
 /// A stub's answer: the `Ok` output, or the error's text and its value (the
 /// JSON an `Err` of a `Deserialize` error type is rebuilt from).
 pub(crate) type StubFn = Arc<dyn Fn(&Value) -> Result<Value, (String, Value)> + Send + Sync>;
@@ -105,6 +104,7 @@ impl Scope {
             return Ok(Some(Served {
                 call,
                 descendants: Vec::new(),
+                from_stub: true,
             }));
         }
         match &*lock(&self.cassette) {

@@ -33,8 +33,8 @@ use crate::scope::{self, Cassette, Scope, StubFn, SCOPES};
 /// [`Capture::bind_fn`] — and no other test's. The global log still gets
 /// every call.
 ///
-/// Dropping it ends the scope (a cassette being recorded is written then).
-/// It belongs to the thread that made it.
+/// Dropping it ends the scope (a cassette being recorded is written then,
+/// unless the test is failing). It belongs to the thread that made it.
 #[must_use = "calls are captured only while the Capture is alive"]
 pub struct Capture {
     scope: Arc<Scope>,
@@ -77,6 +77,12 @@ pub fn capture_in<T>(f: impl FnOnce() -> T) -> (T, Capture) {
 /// exists (a strict replay: no tool body runs), and recorded into it when it
 /// does not (written when the capture drops): the first run records, later
 /// runs replay — fast, offline, free.
+///
+/// A test that fails (the capture drops while the thread panics) saves no
+/// cassette, so the next run records again instead of replaying a bad run;
+/// stderr says `backstep: cassette PATH not saved: the test failed`. The
+/// file is written whole or not at all (into a temporary file beside it,
+/// then renamed).
 ///
 /// # Panics
 /// If the cassette exists but cannot be read (reported at the caller's line).
@@ -128,13 +134,16 @@ pub fn stub(tool: &str, answer: impl Fn(&Value) -> Value + Send + Sync + 'static
     scope.add_stub(tool, f);
 }
 
-/// The name a tool path stands for: its last segment (`agent::search` → `search`).
+/// The name a tool path stands for: the name its last segment's function
+/// records calls under (`agent::web_search` → `search` for a tool renamed
+/// with `name = "search"`; else the segment itself, `agent::search` →
+/// `search`).
 #[doc(hidden)]
 #[must_use]
 pub fn __tool_name(path: &str) -> String {
     let path: String = path.split_whitespace().collect();
     let path = path.split("::<").next().unwrap_or(&path);
-    path.rsplit("::").next().unwrap_or(path).to_string()
+    crate::site::tool_of(path.rsplit("::").next().unwrap_or(path))
 }
 
 /// Converts an expected argument value to JSON for comparison.
@@ -179,7 +188,8 @@ fn or_list(items: &[String]) -> String {
     }
 }
 
-fn short(s: &str, max: usize) -> String {
+/// `s`, cut to `max` characters (the last one `…`) when longer.
+pub(crate) fn short(s: &str, max: usize) -> String {
     if s.chars().count() <= max {
         s.to_string()
     } else {
@@ -486,7 +496,8 @@ impl Capture {
     /// Answers every call of `tool` in this capture with `answer(inputs)` as
     /// its output, without running the tool's body: the unit-test twin of
     /// replay. The output is rebuilt into the tool's return type as a replay
-    /// would (for a `Result`, it is the `Ok` value).
+    /// would (for a `Result`, it is the `Ok` value); a call whose answer does
+    /// not fit that type panics, naming the tool, the answer and the type.
     ///
     /// ```
     /// # use backstep_core as backstep;
@@ -614,26 +625,15 @@ impl Drop for Capture {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .take();
         match cassette {
+            // A failing test's calls are not a recording to replay later runs from.
+            Some(Cassette::Record(path)) if std::thread::panicking() => {
+                eprintln!(
+                    "backstep: cassette {} not saved: the test failed",
+                    path.display()
+                );
+            }
             Some(Cassette::Record(path)) => {
-                if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-                    let _ = std::fs::create_dir_all(dir);
-                }
-                let calls = self.calls();
-                let session = crate::session::Session {
-                    id: calls
-                        .first()
-                        .map_or_else(|| "cassette".into(), |c| c.session.clone()),
-                    name: Some("cassette".to_string()),
-                    started_at: Some(std::time::SystemTime::now()),
-                    pid: Some(std::process::id()),
-                    backstep_version: Some(env!("CARGO_PKG_VERSION").to_string()),
-                    format: Some(crate::format::FORMAT_VERSION),
-                    end: None,
-                };
-                let log = Log::from_parts(vec![session], calls);
-                let written = std::fs::File::create(&path)
-                    .and_then(|f| log.write_jsonl(std::io::BufWriter::new(f)));
-                if let Err(e) = written {
+                if let Err(e) = save_cassette(&path, self.calls()) {
                     eprintln!(
                         "backstep: warning: cannot write the cassette {}: {e}",
                         path.display()
@@ -648,6 +648,40 @@ impl Drop for Capture {
             None => {}
         }
     }
+}
+
+/// Writes `calls` as the cassette `path`: into a file beside it, renamed
+/// to `path` once complete, so no half-written cassette is ever replayed.
+fn save_cassette(path: &Path, calls: Vec<Call>) -> std::io::Result<()> {
+    use std::io::Write as _;
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir)?;
+    }
+    let session = crate::session::Session {
+        id: calls
+            .first()
+            .map_or_else(|| "cassette".into(), |c| c.session.clone()),
+        name: Some("cassette".to_string()),
+        started_at: Some(std::time::SystemTime::now()),
+        pid: Some(std::process::id()),
+        backstep_version: Some(env!("CARGO_PKG_VERSION").to_string()),
+        format: Some(crate::format::FORMAT_VERSION),
+        end: None,
+    };
+    let log = Log::from_parts(vec![session], calls);
+    let mut name = path.file_name().unwrap_or_default().to_os_string();
+    name.push(format!(".{}.tmp", std::process::id()));
+    let tmp = path.with_file_name(name);
+    let written = std::fs::File::create(&tmp).and_then(|f| {
+        let mut w = std::io::BufWriter::new(f);
+        log.write_jsonl(&mut w)?;
+        w.flush()
+    });
+    let saved = written.and_then(|()| std::fs::rename(&tmp, path));
+    if saved.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    saved
 }
 
 impl PartialEq<f64> for Cost {

@@ -390,15 +390,19 @@ pub(crate) fn dispatch(wrapper: &str, value: &TokenStream, call: &Ident, at: Spa
 }
 
 /// Whether the type holds a borrow (`&T`, `'a`): such a value cannot be
-/// rebuilt from a log, so the tool runs live during replay.
+/// rebuilt from a log, so the tool runs live during replay. `'static` alone
+/// (`Cow<'static, str>`, `Box<dyn Error + 'static>`) is owned data, rebuilt
+/// like any other.
 fn borrows(ty: &Type) -> bool {
     struct Finder(bool);
     impl<'ast> Visit<'ast> for Finder {
         fn visit_type_reference(&mut self, _: &'ast syn::TypeReference) {
             self.0 = true;
         }
-        fn visit_lifetime(&mut self, _: &'ast syn::Lifetime) {
-            self.0 = true;
+        fn visit_lifetime(&mut self, l: &'ast syn::Lifetime) {
+            if l.ident != "static" {
+                self.0 = true;
+            }
         }
     }
     let mut f = Finder(false);
@@ -531,7 +535,9 @@ fn cost_tokens(cost: Option<&syn::Expr>, generics: &syn::Generics) -> syn::Resul
     let (zero, max, pico) = (lit(0.0), lit(crate::attr::MAX_COST_USD), lit(1e-12));
     let checks = [
         check(
-            quote!(#usd >= #zero && #usd < ::core::f64::INFINITY),
+            // `<=` the largest `f64`: not NaN, not infinite. (The associated
+            // const, not `core::f64::INFINITY`, which is to be deprecated.)
+            quote!(#usd >= #zero && #usd <= ::core::primitive::f64::MAX),
             "`#[tool(cost = …)]` must be a finite number of US dollars, zero or more",
         ),
         check(
@@ -621,9 +627,22 @@ pub(crate) fn expand(args: Args, mut item: ItemFn) -> syn::Result<TokenStream> {
             }
         }
     };
+    // Where the tool is defined: how a test naming the function finds a tool
+    // renamed with `name = …`, and how two functions recording under one
+    // name are told apart.
+    let site = Ident::new("__BACKSTEP_SITE", site_span);
+    let function = key(&sig.ident);
+    let site_item = quote! {
+        static #site: ::backstep::__private::Site = ::backstep::__private::Site::new(
+            #function,
+            #name,
+            ::core::concat!(::core::file!(), ":", ::core::line!()),
+        );
+    };
     let enter = quote! {
+        #site_item
         #[allow(unused_mut)]
-        let mut #call = ::backstep::__private::Active::enter(#name, #cost);
+        let mut #call = ::backstep::__private::Active::enter(&#site, #cost);
         #record_inputs
     };
 
@@ -658,10 +677,24 @@ pub(crate) fn expand(args: Args, mut item: ItemFn) -> syn::Result<TokenStream> {
         _ => Some(ret_ty.cloned().unwrap_or(unit)),
     };
     // A borrow cannot be rebuilt from a log, and a `skip_output` value is not
-    // in it: such tools run their body during replay, as `live` ones do.
-    let live = args.live.is_some() || skip_output || value_ty.as_ref().is_some_and(borrows);
+    // in it (unless it is `()`, which needs nothing): such tools run their
+    // body during replay, as `live` ones do, and say so once.
+    let is_unit = matches!(&value_ty, Some(Type::Tuple(t)) if t.elems.is_empty());
+    let unreplayable = if value_ty.as_ref().is_some_and(borrows) {
+        Some("its output borrows from its arguments, which a log cannot give back")
+    } else if skip_output && !is_unit {
+        Some("its output is not in the log (`skip_output`)")
+    } else {
+        None
+    };
+    let live = args.live.is_some() || unreplayable.is_some();
     let ignore: Vec<String> = args.replay_ignore.iter().map(key).collect();
-    let serve = quote! { #call.serve(#live, &[#(#ignore),*]) };
+    let serve = match unreplayable {
+        Some(why) if args.live.is_none() => {
+            quote! { #call.serve_unreplayable(#why, &[#(#ignore),*]) }
+        }
+        _ => quote! { #call.serve(#live, &[#(#ignore),*]) },
+    };
     let rebuilt = rebuild(value_ty.as_ref(), &call, &name);
     // A live tool never takes a recorded answer: no rebuilding code at all
     // (its return type may not even be buildable, e.g. a borrow).
@@ -688,13 +721,45 @@ pub(crate) fn expand(args: Args, mut item: ItemFn) -> syn::Result<TokenStream> {
     let replay_exit = replay_exit_with(TokenStream::new());
 
     let body: TokenStream = match shape {
-        // Nothing comes back: only a panic can end the call.
+        // Nothing comes back: only a panic can end the call. The body's
+        // statements get a block of their own, so an item at their start does
+        // not come after the expansion's statements
+        // (`clippy::items_after_statements`).
         Shape::Never => quote! {
             #enter
             if #serve {
                 #call.replay_never();
             }
-            #(#stmts)*
+            { #(#stmts)* }
+        },
+        // `async fn … -> !`: `!` cannot be written as a type on stable Rust,
+        // so the future's output is `Infallible`, which the body's `!`
+        // coerces to, and the empty `match` turns back into `!`. Only a panic
+        // or a drop (`cancelled`) ends the call; replay does the same.
+        Shape::Async if matches!(ret_ty, Some(Type::Never(_))) => quote! {
+            #site_item
+            #[allow(unused_mut)]
+            let mut #call = ::backstep::__private::Active::start_async(&#site, #cost);
+            #record_inputs
+            if #serve {
+                if #call.replays_cancelled() {
+                    match #call.replay_cancelled().await {}
+                }
+                #call.replay_never();
+            }
+            match ::backstep::__private::Traced::new(
+                #call,
+                async move {
+                    #[allow(unreachable_code, clippy::diverging_sub_expression)]
+                    if false {
+                        return ::backstep::__private::unreachable::<::core::convert::Infallible>();
+                    }
+                    #(#stmts)*
+                },
+                |_: ::backstep::__private::Active, #out: &::core::convert::Infallible| match *#out {},
+            )
+            .await
+            {}
         },
         Shape::Value if track_caller => {
             // A closure would make `Location::caller()` report the closure
@@ -751,8 +816,9 @@ pub(crate) fn expand(args: Args, mut item: ItemFn) -> syn::Result<TokenStream> {
                 }
             });
             quote! {
+                #site_item
                 #[allow(unused_mut)]
-                let mut #call = ::backstep::__private::Active::start_async(#name, #cost);
+                let mut #call = ::backstep::__private::Active::start_async(&#site, #cost);
                 #record_inputs
                 #replay_exit
                 return ::backstep::__private::Traced::new(

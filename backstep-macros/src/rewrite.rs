@@ -63,10 +63,14 @@ impl VisitMut for Exits<'_> {
                 let ret = self.recorded_return(syn::token::Return(q), &residual);
                 let inner = &t.expr;
                 let attrs = &t.attrs;
+                // The `ControlFlow` paths resolve as the macro's (edition
+                // 2021) code: at the user's span, a 2015 crate would read
+                // `::core` as `crate::core`.
+                let flow = quote_spanned! {at_q=> ::core::ops::ControlFlow};
                 *e = syn::parse_quote_spanned! {q=>
                     #(#attrs)* match ::backstep::__private::question::Branch::branch(#inner) {
-                        ::core::ops::ControlFlow::Continue(#v) => #v,
-                        ::core::ops::ControlFlow::Break(#r) => #ret,
+                        #flow::Continue(#v) => #v,
+                        #flow::Break(#r) => #ret,
                     }
                 };
             }

@@ -151,7 +151,7 @@ impl<T, E> OutResultOk for &Output<'_, Result<T, E>> {
 #[diagnostic::on_unimplemented(
     message = "`#[tool]` cannot record a return value of type `{Self}`: it does not implement `serde::Serialize`",
     label = "this return value would be recorded",
-    note = "record only the status with `#[tool(skip_output)]`, or derive `serde::Serialize` for the type"
+    note = "record only the status with `#[tool(skip_output)]` (a replay then runs the tool again), or derive `serde::Serialize` for the type"
 )]
 pub trait RecordableOutput {
     /// Records `self` as the output.
@@ -313,31 +313,92 @@ impl<R> Rebuild<R> {
 
 use serde::de::DeserializeOwned;
 
-fn parse<T: DeserializeOwned>(call: &mut Active, tool: &str, json: &str, what: &str) -> T {
+/// Which part of a tool's return value an answer's JSON is rebuilt into.
+#[derive(Clone, Copy)]
+enum Part {
+    /// The value, or a `Result`'s `Ok` value.
+    Output,
+    /// A `Result`'s `Err` value.
+    ErrorValue,
+}
+
+/// The answer's JSON rebuilt into `T`. When it does not fit, the message
+/// blames a stub that gave it (`stub`) or else the log it was read from.
+fn parse<T: DeserializeOwned>(
+    call: &mut Active,
+    tool: &str,
+    json: &str,
+    part: Part,
+    stub: bool,
+) -> T {
     match serde_json::from_str(json) {
         Ok(v) => v,
-        Err(e) => call.cannot_rebuild_tool(
-            tool,
-            &format!(
-                "the recorded {what} `{json}` does not fit `{}`: {e}",
-                std::any::type_name::<T>()
-            ),
-        ),
+        Err(e) => {
+            let ty = std::any::type_name::<T>();
+            if stub {
+                stub_does_not_fit(call, tool, json, ty, part, &e);
+            }
+            let what = match part {
+                Part::Output => "output",
+                Part::ErrorValue => "error value",
+            };
+            call.cannot_rebuild_tool(
+                tool,
+                &format!("the recorded {what} `{json}` does not fit `{ty}`: {e}"),
+            )
+        }
     }
 }
 
-/// The recorded answer, and what to do for a recorded panic.
-fn answer(call: &mut Active) -> (Status, String, Option<String>) {
+/// Stops the test: the stub of `tool` answered `json`, which is not a `ty`.
+fn stub_does_not_fit(
+    call: &mut Active,
+    tool: &str,
+    json: &str,
+    ty: &str,
+    part: Part,
+    e: &serde_json::Error,
+) -> ! {
+    let json = crate::testing::short(json, 80);
+    // Where in the stub's JSON, compacted here, means nothing to its author.
+    let e = e.to_string();
+    let at = e.rfind(" at line ").map_or(e.as_str(), |i| &e[..i]);
+    let message = match part {
+        Part::Output => format!(
+            "backstep: the stub of tool `{tool}` answered `{json}`, which does not fit its \
+             output type `{ty}`: {at}; `rec.stub(\"{tool}\", …)` must return a JSON value of `{ty}`"
+        ),
+        Part::ErrorValue => format!(
+            "backstep: the stub of tool `{tool}` answered the error `{json}`, which does not fit \
+             its error type `{ty}`: {at}; for an error type that implements `Deserialize`, return \
+             a JSON value of `{ty}` from `rec.stub_error_value(\"{tool}\", …)`"
+        ),
+    };
+    stub_fails(call, &message)
+}
+
+/// Stops the test with `message` about a stub, after recording the call.
+fn stub_fails(call: &mut Active, message: &str) -> ! {
+    if call.is_recording() {
+        let _ = call.take_served();
+    }
+    panic!("{message}")
+}
+
+/// The recorded answer, whether a test stub made it up, and what to do for
+/// a recorded panic.
+fn answer(call: &mut Active) -> (Status, String, Option<String>, bool) {
+    let stub = call.served_by_stub();
     let (status, output, error) = call.take_served();
     if status == Status::Panicked {
         // The recorded call panicked: panic again, with its message.
         std::panic::panic_any(error.unwrap_or_else(|| "recorded panic".to_string()));
     }
-    (status, output, error)
+    (status, output, error, stub)
 }
 
 macro_rules! rebuild_levels {
-    ($( $trait:ident [$($refs:tt)*] <$($g:ident),*> $ty:ty where [$($bounds:tt)*] => |$call:ident, $tool:ident, $status:ident, $out:ident, $err:ident| $body:expr; )*) => {
+    ($( $trait:ident [$($refs:tt)*] <$($g:ident),*> $ty:ty where [$($bounds:tt)*] => |$call:ident, $tool:ident, $status:ident, $out:ident, $err:ident, $stub:ident| $body:expr; )*) => {
         $(
             #[doc(hidden)]
             pub trait $trait<R> {
@@ -346,7 +407,7 @@ macro_rules! rebuild_levels {
             impl<$($g),*> $trait<$ty> for $($refs)* Rebuild<$ty> where $($bounds)* {
                 fn __backstep_rebuild(&self, $call: &mut Active) -> $ty {
                     let $tool = self.1;
-                    let ($status, $out, $err) = answer($call);
+                    let ($status, $out, $err, $stub) = answer($call);
                     $body
                 }
             }
@@ -368,45 +429,52 @@ impl std::fmt::Display for ReplayedError {
 impl Error for ReplayedError {}
 
 rebuild_levels! {
-    RbResultDe [&&&&&&] <T, E> Result<T, E> where [T: DeserializeOwned, E: DeserializeOwned] => |call, tool, status, out, err| {
+    RbResultDe [&&&&&&] <T, E> Result<T, E> where [T: DeserializeOwned, E: DeserializeOwned] => |call, tool, status, out, err, stub| {
         if status == Status::Error {
-            if out == "null" {
+            // A stub's error value is always there (`null` is its mistake).
+            if out == "null" && !stub {
                 call_err::<E>(err)
             } else {
-                Err(parse(call, tool, &out, "error value"))
+                Err(parse(call, tool, &out, Part::ErrorValue, stub))
             }
         } else {
-            Ok(parse(call, tool, &out, "output"))
+            Ok(parse(call, tool, &out, Part::Output, stub))
         }
     };
-    RbResultFrom [&&&&&] <T, E> Result<T, E> where [T: DeserializeOwned, E: From<ReplayedError>] => |call, tool, status, out, err| {
+    RbResultFrom [&&&&&] <T, E> Result<T, E> where [T: DeserializeOwned, E: From<ReplayedError>] => |call, tool, status, out, err, stub| {
         if status == Status::Error {
             Err(E::from(ReplayedError(err.unwrap_or_default())))
         } else {
-            Ok(parse(call, tool, &out, "output"))
+            Ok(parse(call, tool, &out, Part::Output, stub))
         }
     };
-    RbResultIo [&&&&] <T> Result<T, std::io::Error> where [T: DeserializeOwned] => |call, tool, status, out, err| {
+    RbResultIo [&&&&] <T> Result<T, std::io::Error> where [T: DeserializeOwned] => |call, tool, status, out, err, stub| {
         if status == Status::Error {
             Err(std::io::Error::new(io_kind(&out), ReplayedError(err.unwrap_or_default())))
         } else {
-            Ok(parse(call, tool, &out, "output"))
+            Ok(parse(call, tool, &out, Part::Output, stub))
         }
     };
-    RbResultOkOnly [&&&] <T, E> Result<T, E> where [T: DeserializeOwned] => |call, tool, status, out, err| {
+    RbResultOkOnly [&&&] <T, E> Result<T, E> where [T: DeserializeOwned] => |call, tool, status, out, err, stub| {
         if status == Status::Error {
             let _ = err;
-            call.cannot_rebuild_tool(tool, &format!(
-                "its error type `{}` is neither `Deserialize` nor built from a message (`From<backstep::ReplayedError>`)",
-                std::any::type_name::<E>()
-            ))
+            let ty = std::any::type_name::<E>();
+            let why = format!(
+                "its error type `{ty}` is neither `Deserialize` nor built from a message (`From<backstep::ReplayedError>`)"
+            );
+            if stub {
+                stub_fails(call, &format!(
+                    "backstep: the stub of tool `{tool}` cannot fail it: {why}; derive `serde::Deserialize` for `{ty}` to stub its errors with `rec.stub_error_value(\"{tool}\", …)`, or stub only its `Ok` answers, with `rec.stub`"
+                ))
+            }
+            call.cannot_rebuild_tool(tool, &why)
         } else {
-            Ok(parse(call, tool, &out, "output"))
+            Ok(parse(call, tool, &out, Part::Output, stub))
         }
     };
-    RbValue [&&] <T> T where [T: DeserializeOwned] => |call, tool, status, out, err| {
+    RbValue [&&] <T> T where [T: DeserializeOwned] => |call, tool, status, out, err, stub| {
         let _ = (status, err);
-        parse(call, tool, &out, "output")
+        parse(call, tool, &out, Part::Output, stub)
     };
 }
 
@@ -426,9 +494,16 @@ pub trait RbAny<R> {
 }
 impl<R> RbAny<R> for Rebuild<R> {
     fn __backstep_rebuild(&self, call: &mut Active) -> R {
-        call.cannot_rebuild_tool(self.1, &format!(
+        let why = format!(
             "`{}` does not implement `serde::de::DeserializeOwned` (in a generic tool: its type parameters are not declared `DeserializeOwned`; add that bound, e.g. `T: serde::de::DeserializeOwned`)",
             std::any::type_name::<R>()
-        ))
+        );
+        if call.served_by_stub() {
+            stub_fails(call, &format!(
+                "backstep: the stub of tool `{}` cannot answer it: {why}; only a tool whose return type implements `Deserialize` can be stubbed",
+                self.1
+            ))
+        }
+        call.cannot_rebuild_tool(self.1, &why)
     }
 }

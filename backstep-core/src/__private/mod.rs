@@ -4,6 +4,7 @@ pub mod dispatch;
 pub mod question;
 
 pub use crate::runtime::{unreachable, Active, Inputs, Traced};
+pub use crate::site::Site;
 pub use serde::Serialize;
 
 #[cfg(feature = "insta")]
