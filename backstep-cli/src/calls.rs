@@ -11,9 +11,11 @@ use crate::input::{check_stdin_once, one_line_error, pick_session, Input, Number
 use crate::out::{self, Cell, Col, Paint, Style, Table};
 use crate::{CallsArgs, DiffArgs, Failure, Outcome, ShowArgs};
 
-/// The calls table's columns, and one row per call.
+/// The calls table's columns, and one row per call. A `replayed` column
+/// marks the calls answered from a recording, when there are any.
 fn call_table(calls: &[&Call], with_session: bool) -> Table {
     let with_error = calls.iter().any(|c| c.error().is_some());
+    let with_replayed = calls.iter().any(|c| c.replayed());
     let mut cols = Vec::new();
     if with_session {
         cols.push(Col::left("session").keep());
@@ -23,6 +25,11 @@ fn call_table(calls: &[&Call], with_session: bool) -> Table {
         Col::right("parent"),
         Col::left("tool"),
         Col::left("status").keep(),
+    ]);
+    if with_replayed {
+        cols.push(Col::left("replayed").keep());
+    }
+    cols.extend([
         Col::right("duration"),
         Col::decimal("cost"),
         Col::flex("inputs"),
@@ -43,6 +50,14 @@ fn call_table(calls: &[&Call], with_session: bool) -> Table {
                 .into(),
             c.tool().into(),
             Cell::painted(c.status().as_str(), Paint::status(c.status())),
+        ]);
+        if with_replayed {
+            row.push(Cell::painted(
+                if c.replayed() { "yes" } else { "" },
+                Paint::Cyan,
+            ));
+        }
+        row.extend([
             out::duration(c.duration()).into(),
             c.cost().to_string().into(),
             c.inputs_json().into(),
@@ -172,11 +187,20 @@ pub fn list(a: &CallsArgs, style: Style) -> Outcome {
     call_table(&calls, sessions.len() > 1).print(&mut out, style, out::width())?;
     let cost: Cost = calls.iter().map(|c| c.cost()).sum();
     let shown = calls.len();
-    let footer = if shown == total {
+    let mut footer = if shown == total {
         format!("{shown} calls, {cost}")
     } else {
         format!("{shown} of {total} calls, {cost}")
     };
+    let replayed: Vec<&&Call> = calls.iter().filter(|c| c.replayed()).collect();
+    if !replayed.is_empty() {
+        let not_spent: Cost = replayed.iter().map(|c| c.cost()).sum();
+        footer += &format!(" ({} replayed from the recording", replayed.len());
+        if !not_spent.is_zero() {
+            footer += &format!(": {not_spent} of it not spent");
+        }
+        footer.push(')');
+    }
     writeln!(out, "\n{}", style.paint(Paint::Dim, &footer))?;
     Ok(ExitCode::SUCCESS)
 }
@@ -296,6 +320,14 @@ pub fn show(a: &ShowArgs, style: Style) -> Outcome {
         out::duration(call.duration())
     )?;
     writeln!(out, "{}{}", label("cost"), call.cost())?;
+    if call.replayed() {
+        writeln!(
+            out,
+            "{}{}: answered from the recording, not run (its cost and duration are the recorded ones)",
+            label("replayed"),
+            style.paint(Paint::Cyan, "yes")
+        )?;
+    }
     writeln!(out, "{}{}", label("thread"), out::one_line(call.thread()))?;
 
     // Parents, outermost first; a parent whose line is missing (it was still

@@ -13,8 +13,27 @@ use crate::{CostArgs, CostBy, Failure, Outcome};
 struct Group {
     key: String,
     paint: Paint,
+    sum: Sum,
+}
+
+/// What one group, or all the calls, add up to.
+#[derive(Clone, Copy, Default)]
+struct Sum {
     calls: u64,
     cost: Cost,
+    /// The part of `cost` recorded on replayed calls (answered from a
+    /// recording): in the log, but not spent by this run.
+    replayed: Cost,
+}
+
+impl Sum {
+    fn add(&mut self, c: &Call) {
+        self.calls += 1;
+        self.cost += c.cost();
+        if c.replayed() {
+            self.replayed += c.cost();
+        }
+    }
 }
 
 /// What a group gathers, by the index of its tool or session.
@@ -33,8 +52,9 @@ enum Key {
 /// only at the end).
 struct Sums {
     by: CostBy,
-    calls: u64,
-    total: Cost,
+    total: Sum,
+    /// Whether any call was replayed (its cost was recorded, not spent).
+    any_replayed: bool,
     /// Session ids in the order they first appear, and their names.
     sessions: Numbered,
     session_names: Vec<Option<String>>,
@@ -42,7 +62,7 @@ struct Sums {
     /// The tool of each call, by session and seq (`--by parent` only).
     tool_of: HashMap<(usize, u64), usize>,
     /// Calls and cost per key, and the keys in the order they first appear.
-    sums: HashMap<Key, (u64, Cost)>,
+    sums: HashMap<Key, Sum>,
     order: Vec<Key>,
 }
 
@@ -50,8 +70,8 @@ impl Sums {
     fn new(by: CostBy) -> Sums {
         Sums {
             by,
-            calls: 0,
-            total: Cost::ZERO,
+            total: Sum::default(),
+            any_replayed: false,
             sessions: Numbered::default(),
             session_names: Vec::new(),
             tools: Numbered::default(),
@@ -86,8 +106,8 @@ impl Sums {
 
     fn add_call(&mut self, c: &Call) {
         let session = self.session(c.session());
-        self.calls += 1;
-        self.total += c.cost();
+        self.total.add(c);
+        self.any_replayed |= c.replayed();
         let key = match self.by {
             CostBy::Tool => Key::Tool(self.tools.number(c.tool())),
             CostBy::Session => Key::Session(session),
@@ -98,26 +118,23 @@ impl Sums {
                 Key::Parent(c.parent().map(|p| (session, p)))
             }
         };
-        let sum = self.sums.entry(key).or_insert_with(|| {
-            self.order.push(key);
-            (0, Cost::ZERO)
-        });
-        sum.0 += 1;
-        sum.1 += c.cost();
+        self.sums
+            .entry(key)
+            .or_insert_with(|| {
+                self.order.push(key);
+                Sum::default()
+            })
+            .add(c);
     }
 
     /// The groups as the table shows them, and the title of its first column.
     fn groups(&self) -> (&'static str, Vec<Group>) {
         let (ids, tools) = (self.sessions.names(), self.tools.names());
         let several = ids.len() > 1;
-        let group = |key: String, paint: Paint, k: &Key| {
-            let (calls, cost) = self.sums[k];
-            Group {
-                key,
-                paint,
-                calls,
-                cost,
-            }
+        let group = |key: String, paint: Paint, k: &Key| Group {
+            key,
+            paint,
+            sum: self.sums[k],
         };
         let mut groups: Vec<Group> = match self.by {
             CostBy::Status => Status::ALL
@@ -169,8 +186,8 @@ impl Sums {
         };
         if matches!(self.by, CostBy::Tool | CostBy::Parent) {
             groups.sort_by(|x, y| {
-                (y.cost, y.calls)
-                    .cmp(&(x.cost, x.calls))
+                (y.sum.cost, y.sum.calls)
+                    .cmp(&(x.sum.cost, x.sum.calls))
                     .then_with(|| x.key.cmp(&y.key))
             });
         }
@@ -207,35 +224,60 @@ pub fn run(a: &CostArgs, style: Style) -> Outcome {
         }
     }
     let (title, groups) = sums.groups();
-    let (calls, total) = (sums.calls, sums.total);
+    let total = sums.total;
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
-    if calls == 0 {
+    if total.calls == 0 {
         writeln!(out, "no calls: total cost $0")?;
         return Ok(ExitCode::SUCCESS);
     }
-    let mut t = Table::new(vec![
-        Col::flex(title),
+    // Session ids and statuses are never cut; tool names and parents only
+    // down to a dozen columns.
+    let key = match a.by {
+        CostBy::Session | CostBy::Status => Col::left(title).keep(),
+        CostBy::Tool | CostBy::Parent => Col::left(title),
+    };
+    let mut cols = vec![
+        key,
         Col::right("calls"),
         Col::decimal("cost"),
         Col::right("share"),
-    ]);
+    ];
+    let replayed = sums.any_replayed;
+    if replayed {
+        cols.push(Col::decimal("replayed"));
+    }
+    let mut t = Table::new(cols);
+    let row = |key: Cell, sum: Sum| {
+        let mut cells = vec![
+            key,
+            sum.calls.to_string().into(),
+            sum.cost.to_string().into(),
+            share(sum.cost, total.cost).into(),
+        ];
+        if replayed {
+            cells.push(sum.replayed.to_string().into());
+        }
+        cells
+    };
     for g in &groups {
-        t.row(vec![
-            Cell::painted(g.key.clone(), g.paint),
-            g.calls.to_string().into(),
-            g.cost.to_string().into(),
-            share(g.cost, total).into(),
-        ]);
+        t.row(row(Cell::painted(g.key.clone(), g.paint), g.sum));
     }
     t.gap();
-    t.row(vec![
-        Cell::painted("total", Paint::Bold),
-        calls.to_string().into(),
-        Cell::painted(total.to_string(), Paint::Bold),
-        share(total, total).into(),
-    ]);
+    let mut last = row(Cell::painted("total", Paint::Bold), total);
+    last[2] = Cell::painted(total.cost.to_string(), Paint::Bold);
+    t.row(last);
     t.print(&mut out, style, out::width())?;
+    if replayed {
+        writeln!(
+            out,
+            "\n{}",
+            style.paint(
+                Paint::Dim,
+                "replayed: the recorded cost of the calls answered from the recording, in the cost but not spent"
+            )
+        )?;
+    }
     Ok(ExitCode::SUCCESS)
 }
 
@@ -265,7 +307,7 @@ mod tests {
         sums.groups()
             .1
             .into_iter()
-            .map(|g| (g.key, g.calls, g.cost.to_string()))
+            .map(|g| (g.key, g.sum.calls, g.sum.cost.to_string()))
             .collect()
     }
 

@@ -92,21 +92,30 @@ pub enum ColorWhen {
 
 #[derive(Subcommand, Debug)]
 enum Command {
-    /// Sessions, time span, calls, errors and total cost; then per tool: calls,
-    /// errors, total and mean cost, p50/p95/max duration, most expensive first
+    /// Sessions, time span, calls by status and total cost; then per tool:
+    /// calls, errors, total and mean cost, p50/p95/max duration, most
+    /// expensive first
     #[command(after_help = "\
 Reads the log as a stream: memory stays bounded by the number of tools and
 sessions, plus 4 bytes per call for the duration percentiles (about 14 MB for
-a 1 GB log). `errors` counts the calls that did not end ok (error, panicked or
-cancelled). p50/p95 are nearest-rank percentiles. A session with no end line
-crashed, was killed, or is still running.")]
+a 1 GB log). `errors` counts the calls with status error, as the log's end
+line does; `panicked` and `cancelled` columns appear when the log has such
+calls. p50/p95 are nearest-rank percentiles. A session with no end line
+crashed, was killed, or is still running.
+
+Calls marked replayed were answered from a recording (BACKSTEP_REPLAY): they
+did not run, and their cost and duration are the recorded ones. The summary
+counts them (a `replayed` column), and splits the cost into what was spent
+and what was replayed (not spent); the span is the replay's own time.")]
     Summary(Files),
 
     /// One line per call in start order: seq, parent, tool, status, duration,
     /// cost, inputs and error, shortened to fit the terminal
     #[command(after_help = "\
 Filters combine (a call must pass all of them); --tool and --status may be
-repeated to accept any of several values.
+repeated to accept any of several values. Calls answered from a recording (a
+replay) are marked in a `replayed` column: their cost and duration are the
+recorded ones, and the last line says how much of the cost was not spent.
 
 Examples:
   backstep calls run.jsonl --status error --status panicked
@@ -125,7 +134,9 @@ enough).")]
     /// Cost breakdown with exact sums, by tool, session, status or parent call
     #[command(after_help = "\
 --by parent groups each call under the call it was made from (`#seq tool`), or
-`(top level)`: what each step spent on the calls it made.")]
+`(top level)`: what each step spent on the calls it made. In the log of a
+replay, a `replayed` column gives the part of each cost recorded on calls
+answered from the recording: part of the cost, but not spent.")]
     Cost(CostArgs),
 
     /// Compare two runs call by call: the first divergence with the JSON paths

@@ -467,11 +467,12 @@ pub struct Table {
     indent: usize,
 }
 
-/// Narrowest a shrinking text column gets.
+/// Narrowest a column of free text (inputs, errors, names) gets.
 const MIN_TEXT: usize = 8;
 
-/// Narrowest a text column gets before numbers are left out: a character and `…`.
-const MIN_CUT: usize = 2;
+/// Narrowest another left-aligned text column (tool names) gets: a name is
+/// what tells the rows apart, so it keeps more of itself.
+const MIN_NAME: usize = 12;
 
 impl Table {
     pub fn new(cols: Vec<Col>) -> Table {
@@ -521,9 +522,10 @@ impl Table {
         self.rows.push(None);
     }
 
-    /// Column widths that fit `width`: free-text columns shrink first (down to
-    /// a few characters), then other left-aligned ones, then both further
-    /// (to a character and `…`); numbers, and columns marked `keep`, never do.
+    /// Column widths that fit `width` if they can: free-text columns shrink
+    /// first (down to [`MIN_TEXT`]), then other left-aligned ones (down to
+    /// [`MIN_NAME`]). Numbers, and columns marked `keep`, never do: a table
+    /// that does not fit then is wider than `width`.
     fn widths(&self, rows: &[Option<Vec<Cell>>], width: usize) -> Vec<usize> {
         let mut w: Vec<usize> = self
             .cols
@@ -542,14 +544,8 @@ impl Table {
         /// Which columns shrink in a pass.
         type Shrinks = fn(&Col) -> bool;
         let flex: Shrinks = |c| c.flex;
-        let text: Shrinks = |c| c.align == Align::Left && !c.keep;
-        let passes = [
-            (flex, MIN_TEXT),
-            (text, MIN_TEXT),
-            (flex, MIN_CUT),
-            (text, MIN_CUT),
-        ];
-        for (shrinks, min) in passes {
+        let text: Shrinks = |c| c.align == Align::Left && !c.keep && !c.flex;
+        for (shrinks, min) in [(flex, MIN_TEXT), (text, MIN_NAME)] {
             loop {
                 let total: usize = w.iter().sum::<usize>() + gaps;
                 if total <= width {
@@ -567,7 +563,7 @@ impl Table {
         w
     }
 
-    /// Prints the table, `width` columns wide at most.
+    /// Prints the table, `width` columns wide if it fits (see [`Table::widths`]).
     pub fn print(&self, out: &mut impl Write, style: Style, width: usize) -> io::Result<()> {
         let rows = self.aligned_cells();
         let w = self.widths(&rows, width);
@@ -576,51 +572,31 @@ impl Table {
             .iter()
             .map(|c| Cell::painted(c.title.clone(), Paint::Bold))
             .collect();
-        self.line(out, style, &w, &header, width)?;
+        self.line(out, style, &w, &header)?;
         for row in &rows {
             match row {
-                Some(cells) => self.line(out, style, &w, cells, width)?,
+                Some(cells) => self.line(out, style, &w, cells)?,
                 None => writeln!(out)?,
             }
         }
         Ok(())
     }
 
-    /// One line: cells padded to their widths. What would still pass
-    /// `width` (on a very narrow terminal) is cut if it is free text, and
-    /// left out if it is a number or an id, which are never cut mid-value:
-    /// that column and the ones after it are shown by one `…`.
+    /// One line: cells shortened (text) or padded to their widths. Nothing
+    /// is cut at the terminal's edge: numbers and ids are always whole.
     fn line(
         &self,
         out: &mut impl Write,
         style: Style,
         w: &[usize],
         cells: &[Cell],
-        width: usize,
     ) -> io::Result<()> {
         let mut line = " ".repeat(self.indent);
-        let mut used = self.indent;
         let last = cells.len() - 1;
         for (i, (cell, col)) in cells.iter().zip(&self.cols).enumerate() {
             let gap = if i == 0 { 0 } else { 2 };
-            let mut text = shorten(&cell.text, w[i]);
-            let mut pad = w[i] - text_width(&text);
-            let cut = used + gap + text_width(&text) + pad > width;
-            if cut {
-                let room = width.saturating_sub(used + gap);
-                if col.align == Align::Left && !col.keep && room > 0 {
-                    text = shorten(&cell.text, room);
-                    pad = 0;
-                } else {
-                    // Not cut mid-value: left out, with a mark.
-                    if used < width {
-                        let mark = if i == 0 { 0 } else { gap.min(width - used - 1) };
-                        line.push_str(&" ".repeat(mark));
-                        line.push('…');
-                    }
-                    break;
-                }
-            }
+            let text = shorten(&cell.text, w[i]);
+            let pad = w[i] - text_width(&text);
             let (left, right) = match col.align {
                 Align::Right | Align::Decimal => (pad, 0),
                 Align::Left if i == last => (0, 0),
@@ -632,10 +608,6 @@ impl Table {
             line.push_str(&style.paint(cell.paint, body));
             line.push_str(&text[body.len()..]);
             line.push_str(&" ".repeat(right));
-            used += gap + left + text_width(&text) + right;
-            if cut {
-                break;
-            }
         }
         writeln!(out, "{}", line.trim_end())
     }
@@ -697,11 +669,13 @@ mod tests {
             String::from_utf8(out).unwrap(),
             "tool       cost\nsearch  $12.5\nfetch    $0.003\nplan     $0\n"
         );
+        // Too narrow for the numbers: the line is wider than asked, and
+        // the tool name (6 columns) is not cut.
         let mut out = Vec::new();
         t.print(&mut out, Style { color: false }, 10).unwrap();
         assert_eq!(
             String::from_utf8(out).unwrap(),
-            "tool    …\nsearch  …\nfetch   …\nplan    …\n"
+            "tool       cost\nsearch  $12.5\nfetch    $0.003\nplan     $0\n"
         );
     }
 
@@ -747,22 +721,24 @@ emoji🚀       $12     {\"q\":\"検索\"}
 plain          $0.25  {\"q\":\"検索\"}
 "
         );
-        // Narrow: the tool names are shortened by columns, not characters.
+        // Narrow: free text is shortened by columns, not characters (a wide
+        // character that would pass the edge is left out whole); the tool
+        // names, 12 columns at most, are kept.
         let mut out = Vec::new();
         t.print(&mut out, Style { color: false }, 24).unwrap();
         assert_eq!(
             String::from_utf8(out).unwrap(),
             "\
-tool        cost  inputs
-日本語…    $0.5   {\"q\":…
-emoji🚀   $12     {\"q\":…
-plain      $0.25  {\"q\":…
+tool            cost  inputs
+日本語ツール   $0.5   {\"q\":\"…
+emoji🚀       $12     {\"q\":\"…
+plain          $0.25  {\"q\":\"…
 "
         );
     }
 
     #[test]
-    fn narrow_terminals_cut_text_never_numbers() {
+    fn narrow_terminals_cut_text_to_a_minimum_and_never_numbers() {
         let mut t = Table::new(vec![
             Col::right("seq"),
             Col::left("tool"),
@@ -782,29 +758,31 @@ plain      $0.25  {\"q\":…
             t.print(&mut out, Style { color: false }, width).unwrap();
             String::from_utf8(out).unwrap()
         };
-        // Text columns give way first, down to one character and `…`.
+        // Free text gives way first, down to 8 columns, then names, down to 12.
+        assert_eq!(
+            print(58),
+            "seq  tool           duration         cost  inputs\n 12  analyze_file  250.00 ms  $0.00086995  {\"path\":\"./REA…\n"
+        );
         assert_eq!(
             print(40),
-            "seq  tool      duration         cost  i…\n 12  analyz…  250.00 ms  $0.00086995  {…\n"
+            "seq  tool           duration         cost  inputs\n 12  analyze_file  250.00 ms  $0.00086995  {\"path\"…\n"
         );
-        assert_eq!(
-            print(33),
-            "seq  t…   duration         cost …\n 12  a…  250.00 ms  $0.00086995 …\n"
-        );
-        // Then a number that does not fit is left out whole, never cut.
-        assert_eq!(print(25), "seq  t…   duration  …\n 12  a…  250.00 ms  …\n");
-        for width in 20..60 {
-            for line in print(width).lines() {
-                assert!(text_width(line) <= width, "{line:?} is wider than {width}");
-                for number in ["250.00 ms", "$0.00086995"] {
-                    let prefix = &number[..3];
-                    assert!(
-                        !line.contains(prefix) || line.contains(number),
-                        "{number} cut in {line:?} at width {width}"
-                    );
-                }
-            }
+        // Then the line is as wide as it must be: no number is cut or left out.
+        for width in 0..60 {
+            let text = print(width);
+            assert!(
+                text.contains(" 12  analyze_file  250.00 ms  $0.00086995  {"),
+                "{text}"
+            );
         }
+        let mut t = Table::new(vec![Col::left("tool"), Col::right("calls")]);
+        t.row(vec!["generate_image_variations".into(), "3".into()]);
+        let mut out = Vec::new();
+        t.print(&mut out, Style { color: false }, 10).unwrap();
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "tool          calls\ngenerate_im…      3\n"
+        );
     }
 
     #[test]

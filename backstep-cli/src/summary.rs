@@ -1,5 +1,9 @@
 //! `backstep summary`: one pass over the log, in bounded memory.
 //!
+//! `errors` counts status `error` only (as the log's end line and
+//! `Log::stats_by_tool` do); panicked and cancelled calls, and calls replayed
+//! from a recording, have their own columns when the log has any.
+//!
 //! Memory: one line at a time, plus per tool and per session a few counters,
 //! plus 4 bytes (an `f32` of milliseconds) per call for the p50/p95 durations:
 //! about 14 MB for a 1 GB log of 300-byte lines.
@@ -10,16 +14,32 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::{Duration, SystemTime};
 
-use backstep_core::{Call, Cost, Record, SessionEnd};
+use backstep_core::{Call, Cost, Record, SessionEnd, Status};
 
 use crate::input::{check_stdin_once, one_line_error, Input};
 use crate::out::{self, Cell, Col, Paint, Style, Table};
 use crate::{Failure, Outcome};
 
+/// Calls by status (in the order of `Status::index`), and how many of
+/// them were answered from a recording.
+#[derive(Clone, Copy, Default)]
+struct Counts {
+    calls: u64,
+    by_status: [u64; 4],
+    replayed: u64,
+}
+
+impl Counts {
+    fn add(&mut self, c: &Call) {
+        self.calls += 1;
+        self.by_status[c.status().index()] += 1;
+        self.replayed += u64::from(c.replayed());
+    }
+}
+
 #[derive(Default)]
 struct ToolAgg {
-    calls: u64,
-    failed: u64,
+    counts: Counts,
     cost: Cost,
     max: Duration,
     /// Milliseconds, one per call: 4 bytes each.
@@ -32,8 +52,7 @@ struct SessionAgg {
     pid: Option<u32>,
     started: Option<SystemTime>,
     end: Option<SessionEnd>,
-    calls: u64,
-    failed: u64,
+    counts: Counts,
     cost: Cost,
     first: Option<SystemTime>,
     last: Option<SystemTime>,
@@ -45,8 +64,12 @@ struct Aggregate {
     sessions: Vec<SessionAgg>,
     session_index: HashMap<String, usize>,
     tools: HashMap<String, ToolAgg>,
-    by_status: [u64; 4],
+    counts: Counts,
     cost: Cost,
+    /// `cost` in two parts: what the calls that ran cost, and what was
+    /// recorded on replayed calls (answered from a recording: not spent).
+    spent: Cost,
+    replayed_cost: Cost,
     first: Option<SystemTime>,
     last: Option<SystemTime>,
 }
@@ -70,8 +93,7 @@ impl Aggregate {
                     pid: None,
                     started: None,
                     end: None,
-                    calls: 0,
-                    failed: 0,
+                    counts: Counts::default(),
                     cost: Cost::ZERO,
                     first: None,
                     last: None,
@@ -105,15 +127,24 @@ impl Aggregate {
     }
 
     fn add_call(&mut self, c: &Call) {
-        let failed = u64::from(!c.is_ok());
-        let finished = c.started_at() + c.duration();
-        self.by_status[c.status().index()] += 1;
+        // A replayed call carries the duration it took when recorded; in
+        // this run it took next to no time, and must not stretch the span.
+        let finished = if c.replayed() {
+            c.started_at()
+        } else {
+            c.started_at() + c.duration()
+        };
+        self.counts.add(c);
         self.cost += c.cost();
+        if c.replayed() {
+            self.replayed_cost += c.cost();
+        } else {
+            self.spent += c.cost();
+        }
         self.first = earliest(self.first, c.started_at());
         self.last = latest(self.last, finished);
         let s = self.session(c.session());
-        s.calls += 1;
-        s.failed += failed;
+        s.counts.add(c);
         s.cost += c.cost();
         s.first = earliest(s.first, c.started_at());
         s.last = latest(s.last, finished);
@@ -121,8 +152,7 @@ impl Aggregate {
             Some(t) => t,
             None => self.tools.entry(c.tool().to_string()).or_default(),
         };
-        t.calls += 1;
-        t.failed += failed;
+        t.counts.add(c);
         t.cost += c.cost();
         t.max = t.max.max(c.duration());
         #[allow(clippy::cast_possible_truncation)] // 4 bytes a call; 7 digits are plenty
@@ -193,7 +223,14 @@ fn print(
 ) -> Result<(), Failure> {
     let width = out::width();
     let label = |s: &str| style.paint(Paint::Bold, &format!("{s:<9}"));
-    let files = out::shorten(&out::one_line(&names.join(", ")), width.saturating_sub(10));
+    // A file name is never cut; a list of several is cut after the first.
+    let first = names
+        .first()
+        .map_or(0, |n| out::text_width(&out::one_line(n)));
+    let files = out::shorten(
+        &out::one_line(&names.join(", ")),
+        width.saturating_sub(10).max(first),
+    );
     writeln!(
         out,
         "{}{files}",
@@ -202,8 +239,8 @@ fn print(
     if let (Some(first), Some(last)) = (agg.first, agg.last) {
         writeln!(out, "{}{}", label("span"), span_text(first, last))?;
     }
-    let [ok, error, panicked, cancelled] = agg.by_status;
-    let total = ok + error + panicked + cancelled;
+    let [ok, error, panicked, cancelled] = agg.counts.by_status;
+    let total = agg.counts.calls;
     let mut counts = format!("{total}");
     if total > 0 {
         let parts: Vec<String> = [
@@ -225,24 +262,48 @@ fn print(
         counts = format!("{total}: {}", parts.join(", "));
     }
     writeln!(out, "{}{counts}", label("calls"))?;
-    writeln!(out, "{}{}", label("cost"), agg.cost)?;
+    let replayed = agg.counts.replayed;
+    if replayed > 0 {
+        writeln!(
+            out,
+            "{}{replayed} of {total} calls: answered from the recording, not run (their durations are the recorded ones)",
+            label("replayed")
+        )?;
+        writeln!(
+            out,
+            "{}{}: {} spent, {} replayed from the recording (not spent)",
+            label("cost"),
+            agg.cost,
+            agg.spent,
+            agg.replayed_cost
+        )?;
+    } else {
+        writeln!(out, "{}{}", label("cost"), agg.cost)?;
+    }
     if agg.sessions.is_empty() {
         writeln!(out, "\nno sessions: the log holds no records")?;
         return Ok(());
     }
+    // The columns of counts: errors always, the other statuses and
+    // replayed calls when the log has any.
+    let shown = Shown {
+        panicked: panicked > 0,
+        cancelled: cancelled > 0,
+        replayed: replayed > 0,
+    };
 
     writeln!(out)?;
-    let mut t = Table::new(vec![
+    let mut cols = vec![
         Col::left("session").keep(),
         Col::flex("name"),
         Col::right("pid"),
         Col::left("started (UTC)").keep(),
         Col::right("duration"),
         Col::right("calls"),
-        Col::right("errors"),
-        Col::decimal("cost"),
-        Col::flex("end"),
-    ]);
+    ];
+    cols.extend(shown.columns());
+    cols.extend([Col::decimal("cost"), Col::left("end").keep()]);
+    let mut t = Table::new(cols);
     for s in &agg.sessions {
         let start = s.started.or(s.first);
         let stop = s.end.as_ref().map(SessionEnd::ended_at).or(s.last);
@@ -254,7 +315,7 @@ fn print(
             Some(_) => Cell::new("ended"),
             None => Cell::painted("no end line", Paint::Yellow),
         };
-        t.row(vec![
+        let mut row: Vec<Cell> = vec![
             s.id.clone().into(),
             s.name.clone().unwrap_or_else(|| "-".to_string()).into(),
             s.pid
@@ -264,11 +325,11 @@ fn print(
                 .map_or_else(|| "-".to_string(), |t| out::datetime(t)[..19].to_string())
                 .into(),
             took.into(),
-            s.calls.to_string().into(),
-            errors_cell(s.failed),
-            s.cost.to_string().into(),
-            end,
-        ]);
+            s.counts.calls.to_string().into(),
+        ];
+        row.extend(shown.cells(&s.counts));
+        row.extend([s.cost.to_string().into(), end]);
+        t.row(row);
     }
     t.print(out, style, width)?;
 
@@ -278,42 +339,81 @@ fn print(
     writeln!(out)?;
     let mut tools: Vec<(&String, &mut ToolAgg)> = agg.tools.iter_mut().collect();
     tools.sort_by(|a, b| {
-        (b.1.cost, b.1.calls)
-            .cmp(&(a.1.cost, a.1.calls))
+        (b.1.cost, b.1.counts.calls)
+            .cmp(&(a.1.cost, a.1.counts.calls))
             .then_with(|| a.0.cmp(b.0))
     });
-    let mut t = Table::new(vec![
-        Col::left("tool"),
-        Col::right("calls"),
-        Col::right("errors"),
+    let mut cols = vec![Col::left("tool"), Col::right("calls")];
+    cols.extend(shown.columns());
+    cols.extend([
         Col::decimal("cost"),
         Col::decimal("mean cost"),
         Col::right("p50"),
         Col::right("p95"),
         Col::right("max"),
     ]);
+    let mut t = Table::new(cols);
     for (name, tool) in tools {
         tool.millis.sort_by(f32::total_cmp);
-        t.row(vec![
-            name.as_str().into(),
-            tool.calls.to_string().into(),
-            errors_cell(tool.failed),
+        let mut row: Vec<Cell> = vec![name.as_str().into(), tool.counts.calls.to_string().into()];
+        row.extend(shown.cells(&tool.counts));
+        row.extend([
             tool.cost.to_string().into(),
-            mean(tool.cost, tool.calls).to_string().into(),
+            mean(tool.cost, tool.counts.calls).to_string().into(),
             out::duration(percentile(&tool.millis, 50)).into(),
             out::duration(percentile(&tool.millis, 95)).into(),
             out::duration(tool.max).into(),
         ]);
+        t.row(row);
     }
     t.print(out, style, width)?;
     Ok(())
 }
 
-fn errors_cell(n: u64) -> Cell {
-    if n > 0 {
-        Cell::painted(n.to_string(), Paint::Red)
-    } else {
-        Cell::new(n.to_string())
+/// Which columns of counts the tables show after `calls`: `errors` (status
+/// `error` only, as the log's end line counts them) always; `panicked`,
+/// `cancelled` and `replayed` when the log has such calls.
+struct Shown {
+    panicked: bool,
+    cancelled: bool,
+    replayed: bool,
+}
+
+impl Shown {
+    fn columns(&self) -> Vec<Col> {
+        let mut cols = vec![Col::right("errors")];
+        if self.panicked {
+            cols.push(Col::right("panicked"));
+        }
+        if self.cancelled {
+            cols.push(Col::right("cancelled"));
+        }
+        if self.replayed {
+            cols.push(Col::right("replayed"));
+        }
+        cols
+    }
+
+    fn cells(&self, c: &Counts) -> Vec<Cell> {
+        let count = |n: u64, paint: Paint| {
+            if n > 0 {
+                Cell::painted(n.to_string(), paint)
+            } else {
+                Cell::new(n.to_string())
+            }
+        };
+        let [_, error, panicked, cancelled] = c.by_status;
+        let mut cells = vec![count(error, Paint::status(Status::Error))];
+        if self.panicked {
+            cells.push(count(panicked, Paint::status(Status::Panicked)));
+        }
+        if self.cancelled {
+            cells.push(count(cancelled, Paint::status(Status::Cancelled)));
+        }
+        if self.replayed {
+            cells.push(Cell::new(c.replayed.to_string()));
+        }
+        cells
     }
 }
 

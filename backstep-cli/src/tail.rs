@@ -1,13 +1,13 @@
 //! `backstep tail`: follow a log as it is written, by polling the file.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::fs::File;
 use std::io::{self, BufRead, Read, Write};
 use std::path::Path;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use backstep_core::{Call, Record};
+use backstep_core::{Call, Cost, Record};
 
 use crate::input::{first_line_text, not_a_log, not_a_record, Input, BINARY};
 use crate::out::{self, Paint, Style};
@@ -48,7 +48,17 @@ struct Follower<'a> {
     seen_record: bool,
     /// The session that started last, and whether its end line has come.
     last_session: Option<(String, bool)>,
+    /// Per session, the calls answered from a recording and their recorded
+    /// cost (not spent), for its end line.
+    replayed: HashMap<String, Replayed>,
 }
+
+/// Calls answered from a recording, and their recorded cost (not spent).
+type Replayed = (u64, Cost);
+
+/// A record, with (for an end line) its session's replayed calls as they
+/// stood when the line was read: what a backlog holds.
+type Tracked = (Record, Replayed);
 
 enum Next {
     Go,
@@ -77,15 +87,22 @@ impl Follower<'_> {
         if let Some(e) = c.error() {
             rest = format!("{rest}  {}", out::one_line(e));
         }
-        let used = out::text_width(&head) + status.len() + out::text_width(&figures);
+        // A call answered from a recording: it did not run, and its cost
+        // and duration are the recorded ones.
+        let mark = if c.replayed() { "replayed  " } else { "" };
+        let used = out::text_width(&head) + status.len() + out::text_width(&figures) + mark.len();
         let rest = out::shorten(&rest, self.width.saturating_sub(used).max(8));
         format!(
-            "{head}{}{figures}{rest}",
-            self.style.paint(Paint::status(c.status()), &status)
+            "{head}{}{figures}{}{}{rest}",
+            self.style.paint(Paint::status(c.status()), &status),
+            self.style.paint(Paint::Cyan, mark.trim_end()),
+            &mark[mark.trim_end().len()..],
         )
     }
 
-    fn format(&self, r: &Record) -> String {
+    /// One line for a record; `replayed` is what an end line's session
+    /// replayed.
+    fn format(&self, r: &Record, replayed: Replayed) -> String {
         match r {
             Record::Call(c) => self.format_call(c),
             Record::Session(s) => {
@@ -99,10 +116,26 @@ impl Follower<'_> {
                 format!("{when}  {}", self.style.paint(Paint::Cyan, &text))
             }
             Record::End { session, end } => {
-                let failed = end.errors() + end.panicked() + end.cancelled();
+                let ok = end
+                    .calls()
+                    .saturating_sub(end.errors() + end.panicked() + end.cancelled());
+                let (replayed, not_spent) = replayed;
+                let of_them = if replayed > 0 {
+                    format!("; {replayed} replayed")
+                } else {
+                    String::new()
+                };
+                let of_cost = if not_spent.is_zero() {
+                    String::new()
+                } else {
+                    format!(" ({not_spent} replayed, not spent)")
+                };
                 let text = format!(
-                    "── session {session} ended: {} calls, {failed} not ok, {}",
+                    "── session {session} ended: {} calls ({ok} ok, {} error, {} panicked, {} cancelled{of_them}), {}{of_cost}",
                     end.calls(),
+                    end.errors(),
+                    end.panicked(),
+                    end.cancelled(),
                     end.cost()
                 );
                 format!(
@@ -114,13 +147,26 @@ impl Follower<'_> {
         }
     }
 
-    /// Notes which session is the latest and whether it ended.
-    fn track(&mut self, r: &Record) {
-        match r {
+    /// Notes which session is the latest and whether it ended, and counts
+    /// replayed calls. Gives, for an end line, what its session replayed.
+    fn track(&mut self, r: Record) -> Tracked {
+        let mut replayed = (0, Cost::ZERO);
+        match &r {
             Record::Session(s) => self.last_session = Some((s.id().to_string(), false)),
             Record::Call(c) => {
                 if self.last_session.is_none() {
                     self.last_session = Some((c.session().to_string(), false));
+                }
+                if c.replayed() {
+                    let tally = match self.replayed.get_mut(c.session()) {
+                        Some(t) => t,
+                        None => self
+                            .replayed
+                            .entry(c.session().to_string())
+                            .or_insert((0, Cost::ZERO)),
+                    };
+                    tally.0 += 1;
+                    tally.1 += c.cost();
                 }
             }
             Record::End { session, .. } => {
@@ -129,8 +175,12 @@ impl Follower<'_> {
                         *ended = true;
                     }
                 }
+                if let Some(&tally) = self.replayed.get(session) {
+                    replayed = tally;
+                }
             }
         }
+        (r, replayed)
     }
 
     /// Whether the latest session has ended, when that is where to stop.
@@ -143,11 +193,11 @@ impl Follower<'_> {
     }
 
     /// Prints one record; `Stop` once `--max-calls` calls are printed.
-    fn print(&mut self, out: &mut impl Write, r: &Record) -> io::Result<Next> {
+    fn print(&mut self, out: &mut impl Write, (r, replayed): &Tracked) -> io::Result<Next> {
         if self.enough() {
             return Ok(Next::Stop);
         }
-        writeln!(out, "{}", self.format(r))?;
+        writeln!(out, "{}", self.format(r, *replayed))?;
         out.flush()?;
         if matches!(r, Record::Call(_)) {
             self.calls_printed += 1;
@@ -193,7 +243,7 @@ impl Follower<'_> {
         &mut self,
         out: &mut impl Write,
         bytes: &[u8],
-        mut backlog: Option<&mut VecDeque<Record>>,
+        mut backlog: Option<&mut VecDeque<Tracked>>,
     ) -> Result<Next, Failure> {
         self.partial.extend_from_slice(bytes);
         let mut start = 0;
@@ -205,7 +255,7 @@ impl Follower<'_> {
             let Some(record) = self.parse(&line)? else {
                 continue;
             };
-            self.track(&record);
+            let record = self.track(record);
             match (&mut backlog, self.args.lines) {
                 (Some(keep), Backlog::Last(n)) => {
                     keep.push_back(record);
@@ -233,7 +283,7 @@ impl Follower<'_> {
     fn settle_first_line(
         &mut self,
         out: &mut impl Write,
-        backlog: Option<&mut VecDeque<Record>>,
+        backlog: Option<&mut VecDeque<Tracked>>,
     ) -> Result<Next, Failure> {
         if self.seen_record || self.partial.is_empty() {
             return Ok(Next::Go);
@@ -270,6 +320,7 @@ pub fn run(a: &TailArgs, style: Style) -> Outcome {
         calls_printed: 0,
         seen_record: false,
         last_session: None,
+        replayed: HashMap::new(),
     };
     let stdout = io::stdout();
     let mut out = stdout.lock();
@@ -383,6 +434,7 @@ fn follow_file(f: &mut Follower<'_>, out: &mut impl Write, path: &Path) -> Outco
             f.partial.clear();
             f.line = 0;
             f.last_session = None;
+            f.replayed.clear();
             let note = format!("── {} was {what}: reading it from the start", f.name);
             writeln!(out, "{}", f.style.paint(Paint::Dim, &note))?;
         }

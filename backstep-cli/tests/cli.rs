@@ -24,7 +24,7 @@ fn summary_of_a_small_run() {
     let (_d, log) = agent("summary");
     let r = backstep(&["summary", &log], None);
     assert_eq!((r.code, r.stderr.as_str()), (0, ""));
-    assert_eq!(rel(&r.stdout, &log), "file     run.jsonl\nspan     2026-12-03 19:00:00.000000 → 19:00:01.800000 UTC (1.80 s)\ncalls    8: 4 ok, 2 error, 1 panicked, 1 cancelled\ncost     $0.0104\n\nsession           name    pid  started (UTC)        duration  calls  errors     cost  end\n7f3a9c2e5b1d4f60  agent  4242  2026-12-03 19:00:00    1.80 s      8       4  $0.0104  ended\n\ntool       calls  errors     cost  mean cost        p50        p95        max\nsearch         1       1  $0.01      $0.01    250.00 ms  250.00 ms  250.00 ms\nsummarize      1       0  $0.0004    $0.0004   12.50 ms   12.50 ms   12.50 ms\nanalyze        2       1  $0         $0        70.00 µs   13.75 ms   13.75 ms\nread_file      2       1  $0         $0         6.50 µs  500.00 µs  500.00 µs\nfetch          1       1  $0         $0          1.50 s     1.50 s     1.50 s\nplan           1       0  $0         $0         1.25 ms    1.25 ms    1.25 ms\n");
+    assert_eq!(rel(&r.stdout, &log), "file     run.jsonl\nspan     2026-12-03 19:00:00.000000 → 19:00:01.800000 UTC (1.80 s)\ncalls    8: 4 ok, 2 error, 1 panicked, 1 cancelled\ncost     $0.0104\n\nsession           name    pid  started (UTC)        duration  calls  errors  panicked  cancelled     cost  end\n7f3a9c2e5b1d4f60  agent  4242  2026-12-03 19:00:00    1.80 s      8       2         1          1  $0.0104  ended\n\ntool       calls  errors  panicked  cancelled     cost  mean cost        p50        p95        max\nsearch         1       0         1          0  $0.01      $0.01    250.00 ms  250.00 ms  250.00 ms\nsummarize      1       0         0          0  $0.0004    $0.0004   12.50 ms   12.50 ms   12.50 ms\nanalyze        2       1         0          0  $0         $0        70.00 µs   13.75 ms   13.75 ms\nread_file      2       1         0          0  $0         $0         6.50 µs  500.00 µs  500.00 µs\nfetch          1       0         0          1  $0         $0          1.50 s     1.50 s     1.50 s\nplan           1       0         0          0  $0         $0         1.25 ms    1.25 ms    1.25 ms\n");
 }
 
 #[test]
@@ -449,10 +449,10 @@ fn stdin_and_files_together() {
 #[test]
 fn tables_fit_the_width_and_colour_only_when_asked() {
     let (_d, log) = agent("width");
-    let r = backstep_env(&["calls", &log], None, &[("COLUMNS", "60")]);
+    let r = backstep_env(&["calls", &log], None, &[("COLUMNS", "80")]);
     assert_eq!(r.code, 0);
     for line in r.stdout.lines() {
-        assert!(line.chars().count() <= 60, "{line:?} is wider than 60");
+        assert!(line.chars().count() <= 80, "{line:?} is wider than 80");
     }
     assert!(r.stdout.contains('…'), "{}", r.stdout);
     assert!(!r.stdout.contains('\x1b'));
@@ -600,11 +600,14 @@ fn wide_characters_line_up_in_tables() {
     assert_eq!(r.stdout, "seq  parent  tool          status  duration     cost  inputs\n  0       -  日本語ツール  ok       2.50 ms  $0.0125  {\"q\":\"東京の天気\"}\n  1       -  emoji🚀       ok       2.50 ms  $0.5     {\"q\":\"🚀🚀\"}\n  2       -  plain         ok       2.50 ms  $0       {\"q\":\"x\"}\n\n3 calls, $0.5125\n");
     let r = backstep(&["cost", &log], None);
     assert_eq!(r.stdout, "tool          calls     cost   share\nemoji🚀           1  $0.5      97.6%\n日本語ツール      1  $0.0125    2.4%\nplain             1  $0         0.0%\n\ntotal             3  $0.5125  100.0%\n");
-    // A narrow terminal: text gives way, numbers are never cut.
-    let r = backstep_env(&["calls", &log], None, &[("COLUMNS", "48")]);
-    assert_eq!(r.stdout, "seq  parent  tool  status  duration     cost  i…\n  0       -  日…   ok       2.50 ms  $0.0125  {…\n  1       -  emo…  ok       2.50 ms  $0.5     {…\n  2       -  pla…  ok       2.50 ms  $0       {…\n\n3 calls, $0.5125\n");
-    let r = backstep_env(&["calls", &log], None, &[("COLUMNS", "30")]);
-    assert_eq!(r.stdout, "seq  parent  t…  status  …\n  0       -  …   ok      …\n  1       -  e…  ok      …\n  2       -  p…  ok      …\n\n3 calls, $0.5125\n");
+    // A narrow terminal: free text gives way (by columns, not characters),
+    // down to 8 columns; tool names of 12 columns are kept; numbers are never
+    // cut, and the lines are as wide as that takes.
+    let narrow = "seq  parent  tool          status  duration     cost  inputs\n  0       -  日本語ツール  ok       2.50 ms  $0.0125  {\"q\":\"…\n  1       -  emoji🚀       ok       2.50 ms  $0.5     {\"q\":\"…\n  2       -  plain         ok       2.50 ms  $0       {\"q\":\"x…\n\n3 calls, $0.5125\n";
+    for columns in ["48", "30"] {
+        let r = backstep_env(&["calls", &log], None, &[("COLUMNS", columns)]);
+        assert_eq!(r.stdout, narrow, "COLUMNS={columns}");
+    }
 }
 
 #[test]
@@ -744,4 +747,143 @@ fn interleaved_sessions_in_start_order() {
     let r = backstep(&["cost", &log, "--by", "parent"], None);
     assert_eq!((r.code, r.stderr.as_str()), (0, ""));
     assert_eq!(r.stdout, "parent            calls    cost   share\nbbbb2222 #0 plan      1  $0.5     57.1%\naaaa1111 #0 plan      1  $0.25    28.6%\n(top level)           3  $0.125   14.3%\n\ntotal                 5  $0.875  100.0%\n");
+}
+
+/// "errors" counts status `error` only, as the log's end line,
+/// `Log::stats_by_tool` and `calls --status error` do; panicked and cancelled
+/// calls get their own columns when the log has any, so that each column
+/// adds up to its figure on the `calls` line.
+#[test]
+fn errors_count_status_error_only_and_other_failures_have_columns() {
+    let (_d, log) = agent("errors-column");
+    let r = backstep(&["summary", &log], None);
+    assert_eq!((r.code, r.stderr.as_str()), (0, ""));
+    let words = |line: &str| line.split_whitespace().collect::<Vec<_>>().join(" ");
+    let lines: Vec<String> = r.stdout.lines().map(words).collect();
+    assert_eq!(lines[2], "calls 8: 4 ok, 2 error, 1 panicked, 1 cancelled");
+    assert_eq!(
+        lines[5],
+        "session name pid started (UTC) duration calls errors panicked cancelled cost end"
+    );
+    assert_eq!(
+        lines[6],
+        "7f3a9c2e5b1d4f60 agent 4242 2026-12-03 19:00:00 1.80 s 8 2 1 1 $0.0104 ended"
+    );
+    assert_eq!(
+        lines[8],
+        "tool calls errors panicked cancelled cost mean cost p50 p95 max"
+    );
+    let tool = |name: &str| {
+        lines
+            .iter()
+            .find(|l| l.starts_with(&format!("{name} ")))
+            .unwrap()
+            .clone()
+    };
+    // The cancelled fetch and the panicked search are not errors.
+    assert_eq!(tool("fetch"), "fetch 1 0 0 1 $0 $0 1.50 s 1.50 s 1.50 s");
+    assert_eq!(
+        tool("search"),
+        "search 1 0 1 0 $0.01 $0.01 250.00 ms 250.00 ms 250.00 ms"
+    );
+    assert_eq!(
+        tool("analyze"),
+        "analyze 2 1 0 0 $0 $0 70.00 µs 13.75 ms 13.75 ms"
+    );
+
+    // A log with errors only keeps the table it had: no empty columns.
+    let d = dir("errors-only");
+    let only = write(&d, "two.jsonl", &two_sessions());
+    let r = backstep(&["summary", &only], None);
+    assert!(
+        r.stdout
+            .contains("\ntool    calls  errors   cost  mean cost "),
+        "{}",
+        r.stdout
+    );
+    assert!(!r.stdout.contains("panicked  "), "{}", r.stdout);
+}
+
+/// Numbers are never cut or left out, however narrow the terminal: text
+/// columns give way down to a minimum (8 columns for free text, 12 for tool
+/// names), and a table that still does not fit is printed wider than the
+/// terminal.
+#[test]
+fn narrow_terminals_never_hide_numbers() {
+    let d = dir("narrow");
+    let long = "generate_image_variations";
+    let mut text = agent_log(S);
+    text = text.replace("\"search\"", &format!("\"{long}\""));
+    let log = write(&d, "run.jsonl", &text);
+    let wide = |cmd: &[&str]| backstep_env(cmd, None, &[("COLUMNS", "250")]).stdout;
+    for columns in ["50", "30", "20"] {
+        let narrow = |cmd: &[&str]| {
+            let r = backstep_env(cmd, None, &[("COLUMNS", columns)]);
+            assert_eq!((r.code, r.stderr.as_str()), (0, ""), "{cmd:?}");
+            r.stdout
+        };
+        // summary has no free text to shorten but the tool names: the
+        // output is the wide one, and with a long tool name the same at
+        // every width, the name stopping at 12 columns.
+        let plain = write(&d, "plain.jsonl", &agent_log(S));
+        assert_eq!(
+            narrow(&["summary", &plain]),
+            wide(&["summary", &plain]),
+            "COLUMNS={columns}"
+        );
+        assert_eq!(
+            narrow(&["summary", &log]),
+            backstep_env(&["summary", &log], None, &[("COLUMNS", "20")]).stdout
+        );
+        assert!(narrow(&["summary", &log]).contains("\ngenerate_im…      1 "));
+        for cmd in [
+            vec!["summary", log.as_str()],
+            vec!["calls", log.as_str()],
+            vec!["cost", log.as_str(), "--by", "parent"],
+            vec!["show", log.as_str(), "5"],
+            vec!["tail", log.as_str(), "-n", "all", "--until-end"],
+        ] {
+            let out = narrow(&cmd);
+            for number in [
+                "1.25 ms",
+                "70.00 µs",
+                "6.50 µs",
+                "13.75 ms",
+                "500.00 µs",
+                "12.50 ms",
+                "250.00 ms",
+                "1.50 s",
+                "$0.0104",
+                "$0.0004",
+                "$0.01",
+            ] {
+                let full = wide(&cmd).matches(number).count();
+                assert_eq!(
+                    out.matches(number).count(),
+                    full,
+                    "{cmd:?} at COLUMNS={columns}: {number} cut or left out:\n{out}"
+                );
+            }
+            for line in out.lines() {
+                assert!(
+                    !line.contains(" … ") && !line.ends_with(" …"),
+                    "{cmd:?} at COLUMNS={columns}: {line:?}"
+                );
+                assert!(
+                    !line.contains("t…") || line.contains("{"),
+                    "{cmd:?}: a name cut to one letter: {line:?}"
+                );
+            }
+        }
+        let calls = narrow(&["calls", &log]);
+        assert!(
+            calls.contains("  generate_im…  panicked   250.00 ms  $0.01    "),
+            "{calls}"
+        );
+        assert!(calls.contains("  read_file  "), "{calls}");
+    }
+    assert_eq!(
+        backstep_env(&["calls", &log, "--tool", "read_file"], None, &[("COLUMNS", "30")]).stdout,
+        "seq  parent  tool       status   duration  cost  inputs    error\n  2       1  read_file  error     6.50 µs    $0  {\"path\"…  No such…\n  4       3  read_file  ok      500.00 µs    $0  {\"path\"…\n\n2 of 8 calls, $0\n"
+    );
 }

@@ -103,7 +103,7 @@ const ALL: &str = "\
 19:00:00.001      3     -  analyze         ok         13.75 ms   $0           {\"path\":\"./b.rs\"}
 19:00:00.016      6     -  search          panicked  250.00 ms   $0.01        {\"query\":\"rust cli\",\"…
 19:00:00.270      7     -  fetch           cancelled    1.50 s   $0           {\"url\":\"https://examp…
-19:00:01.800  ── session 7f3a9c2e5b1d4f60 ended: 8 calls, 4 not ok, $0.0104
+19:00:01.800  ── session 7f3a9c2e5b1d4f60 ended: 8 calls (4 ok, 2 error, 1 panicked, 1 cancelled), $0.0104
 ";
 
 #[test]
