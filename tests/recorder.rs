@@ -226,6 +226,9 @@ fn child() {
         // Four threads whose first tool calls come at once, with no
         // install(): each call must see the replay the environment asks for.
         "env_threads" => {
+            if std::env::var_os("SET_OFF").is_some() {
+                backstep::set_enabled(false);
+            }
             let start = std::sync::Arc::new(std::sync::Barrier::new(4));
             let handles: Vec<_> = (0..4)
                 .map(|i| {
@@ -795,7 +798,10 @@ fn a_replay_the_environment_asks_for_starts_with_the_first_tool_call() {
     let recorded = calls_of(&path);
     assert_eq!(recorded.len(), 4);
     assert!(recorded.iter().all(|(_, _, replayed)| !replayed));
-    for (i, extra) in [None, Some(("BACKSTEP", "off"))].into_iter().enumerate() {
+    for (i, extra) in [None, Some(("BACKSTEP", "off")), Some(("SET_OFF", "1"))]
+        .into_iter()
+        .enumerate()
+    {
         let own = temp_path(&format!("env-first-call-replay-{i}.jsonl"));
         let mut envs = vec![
             ("BACKSTEP_LOG", own.to_str().unwrap()),

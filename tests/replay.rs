@@ -507,7 +507,7 @@ fn replay_reproduces_the_run_without_running_any_tool() {
         .collect();
     assert_eq!(
         warnings,
-        ["backstep: warning: tool `first_word` runs its body again during this replay: its output borrows from its arguments, which a log cannot give back (mark it #[tool(live)] if that is meant)"]
+        ["backstep: warning: tool `first_word` runs its body again during this replay: its output type holds a borrow (a reference or a lifetime), which a log cannot give back (mark it #[tool(live)] if that is meant)"]
     );
 
     // The replay's own log mirrors the recording, marked replayed.
@@ -1101,30 +1101,41 @@ fn resume_runs_again_a_call_that_was_running_at_the_kill() {
 /// A resume that diverges leaves the log it resumes as it was: the diverged
 /// call is not written there (a later resume would be served it), and costs
 /// nothing (its body never ran).
+///
+/// Under `by_inputs` too: the changed call's position has an unused recorded
+/// call it does not match, so it is not taken for one the recording lost.
+/// And the killed run gets no end line, as it did not finish.
 #[test]
 fn a_resume_that_diverges_writes_no_call_into_the_log() {
-    let dir = Dir::new("parallel-diverged");
-    let (log, exec) = record_parallel_killed(&dir);
-    let calls_before: Vec<String> = lines(&log)
-        .into_iter()
-        .filter(|l| l.contains(r#""type":"call""#))
-        .collect();
-    let out = run(
-        "parallel",
-        "changed",
-        &[("BACKSTEP_RESUME", &log), ("EXEC_LOG", &exec)],
-    );
-    assert!(!out.status.success());
-    assert!(
-        stderr(&out).contains("backstep replay diverged at call 1 (`llm`): its inputs differ"),
-        "{}",
-        stderr(&out)
-    );
-    let calls_after: Vec<String> = lines(&log)
-        .into_iter()
-        .filter(|l| l.contains(r#""type":"call""#))
-        .collect();
-    assert_eq!(calls_after, calls_before);
+    for matching in ["strict", "by_inputs"] {
+        let dir = Dir::new(&format!("parallel-diverged-{matching}"));
+        let (log, exec) = record_parallel_killed(&dir);
+        let before = lines(&log);
+        std::fs::write(&exec, "").unwrap();
+        let out = run(
+            "parallel",
+            "changed",
+            &[
+                ("BACKSTEP_RESUME", &log),
+                ("BACKSTEP_REPLAY_MATCH", Path::new(matching)),
+                ("EXEC_LOG", &exec),
+            ],
+        );
+        assert!(!out.status.success(), "{matching}");
+        assert!(
+            stderr(&out).contains("backstep replay diverged at call 1 (`llm`): its inputs differ"),
+            "{matching}: {}",
+            stderr(&out)
+        );
+        assert_eq!(lines(&log), before, "{matching}");
+        assert!(Log::open(&log).unwrap().sessions()[0].ended().is_none());
+        // Nothing was paid again: the changed call did not run.
+        assert!(
+            !lines(&exec).iter().any(|l| l.contains("reworded")),
+            "{:?}",
+            lines(&exec)
+        );
+    }
 }
 
 /// Resuming a run that had ended and making new calls: the session gets a

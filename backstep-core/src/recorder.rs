@@ -68,6 +68,15 @@ pub(crate) static WARNED_COST_CAP: AtomicBool = AtomicBool::new(false);
 static WARNED_NOWHERE: AtomicBool = AtomicBool::new(false);
 static WARNED_OFF_IN_REPLAY: AtomicBool = AtomicBool::new(false);
 
+/// Set when a resume diverges: the run it resumes did not finish, and its
+/// log must not get an end line saying it did.
+static RESUME_DIVERGED: AtomicBool = AtomicBool::new(false);
+
+/// A resume stopped at a divergence (see [`RESUME_DIVERGED`]).
+pub(crate) fn resume_diverged() {
+    RESUME_DIVERGED.store(true, Ordering::Relaxed);
+}
+
 /// Why recording stays on during a replay.
 const OFF_IN_REPLAY: &str = "recording stays on during a replay (BACKSTEP=off, set_enabled(false) and enabled(false) are ignored until it ends): a tool that is not recorded cannot be answered from the log and would run live";
 
@@ -80,7 +89,33 @@ fn store_enabled(on: bool) {
         warn_once(&WARNED_OFF_IN_REPLAY, OFF_IN_REPLAY);
         return;
     }
-    STATE.store(if on { ON } else { OFF }, Ordering::Relaxed);
+    if STATE.swap(if on { ON } else { OFF }, Ordering::Relaxed) == ON && !on {
+        OFF_EPOCH.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// How many times recording was turned off: a test capture made before the
+/// last time cannot say what was not called (see [`capture_epoch`]).
+static OFF_EPOCH: AtomicU64 = AtomicU64::new(0);
+static WARNED_CAPTURE_ON: AtomicBool = AtomicBool::new(false);
+
+/// For a new test capture: turns recording on if it is off (a capture can
+/// only see recorded calls: `assert_not_called!` would pass on a tool that
+/// ran), saying so once, and returns the count to give [`off_since`].
+pub(crate) fn capture_epoch() -> u64 {
+    if !recording() {
+        store_enabled(true);
+        warn_once(
+            &WARNED_CAPTURE_ON,
+            "recording was off (BACKSTEP=off or set_enabled(false)); a test capture turned it on, as it can only check the calls that are recorded",
+        );
+    }
+    OFF_EPOCH.load(Ordering::Relaxed)
+}
+
+/// Whether recording is off now, or was turned off since `epoch`.
+pub(crate) fn off_since(epoch: u64) -> bool {
+    !recording() || OFF_EPOCH.load(Ordering::Relaxed) != epoch
 }
 
 /// Prints `message` on stderr the first time `flag` is seen unset.
@@ -803,6 +838,9 @@ impl Recorder {
     }
 
     fn end_session(&self) {
+        if RESUME_DIVERGED.load(Ordering::Relaxed) && self.replayer().is_some_and(|r| r.resume) {
+            return;
+        }
         let id = self.session_id();
         let mut mem = lock(&self.memory);
         let t = &mem.totals;
@@ -905,6 +943,11 @@ impl Recorder {
 /// ```
 pub fn set_enabled(on: bool) {
     recorder();
+    if !on {
+        // A replay the environment asks for, not started yet, would never
+        // start: the first tool call starts it only while recording is on.
+        ensure_env_replay();
+    }
     store_enabled(on);
 }
 

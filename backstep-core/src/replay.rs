@@ -175,8 +175,8 @@ pub(crate) struct Served {
 
 struct State {
     calls: Vec<Call>,
-    /// The seqs the recording has a line for.
-    seqs: std::collections::HashSet<u64>,
+    /// Where each recorded seq is in `calls`.
+    seq_index: HashMap<u64, usize>,
     used: Vec<bool>,
     by_tool: HashMap<String, Vec<usize>>,
     by_parent: HashMap<u64, Vec<usize>>,
@@ -258,7 +258,11 @@ impl Replayer {
             }
         }
         let used = vec![false; calls.len()];
-        let seqs = calls.iter().map(Call::seq).collect();
+        let seq_index = calls
+            .iter()
+            .enumerate()
+            .map(|(i, c)| (c.seq(), i))
+            .collect();
         Ok(Replayer {
             source: path.to_path_buf(),
             matching,
@@ -266,7 +270,7 @@ impl Replayer {
             session,
             state: Mutex::new(State {
                 calls,
-                seqs,
+                seq_index,
                 used,
                 by_tool,
                 by_parent,
@@ -289,6 +293,17 @@ impl Replayer {
             .state
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
+        // Resuming, the run numbers its calls as the recorded run did (for
+        // the same program). A position the recording has no line for was
+        // still running when the recorded run died (one of two parallel
+        // calls, say), or comes after where it stopped: that call runs live.
+        // One whose recorded call at this position is unused, but that does
+        // not match it, is a program that changed: it diverges.
+        let recorded_here = st.seq_index.get(&call_no).copied();
+        if self.resume && recorded_here.is_none() {
+            return Ok(None);
+        }
+        let unused_here = recorded_here.is_some_and(|j| !st.used[j]);
         let candidates: Vec<usize> = st
             .by_tool
             .get(tool)
@@ -308,18 +323,6 @@ impl Replayer {
         let pick = match self.matching {
             Matching::Strict => match candidates.first() {
                 None => None,
-                // Resuming: a call that was still running when the recorded
-                // run died has no line, so the next recorded call of its tool
-                // started later (a higher seq) and this call's own seq is
-                // missing from the recording. It runs live.
-                Some(&i)
-                    if self.resume
-                        && st.calls[i].seq() > call_no
-                        && !st.seqs.contains(&call_no)
-                        && recorded_inputs(&st.calls[i]) != actual_cmp =>
-                {
-                    None
-                }
                 Some(&i) => {
                     let rec = recorded_inputs(&st.calls[i]);
                     if rec != actual_cmp {
@@ -343,9 +346,7 @@ impl Replayer {
                     .find(|&i| recorded_inputs(&st.calls[i]) == actual_cmp)
                 {
                     Some(i) => Some(i),
-                    // Resuming: no unused recorded call has these inputs, so
-                    // this one never finished in the recorded run.
-                    None if candidates.is_empty() || self.resume => None,
+                    None if candidates.is_empty() || (self.resume && !unused_here) => None,
                     None => {
                         // The nearest recorded call: fewest differing paths.
                         let nearest = candidates
@@ -368,7 +369,8 @@ impl Replayer {
             }
         };
         let Some(i) = pick else {
-            if self.resume {
+            // Resuming past a tool's recorded calls: live, as above.
+            if self.resume && !unused_here {
                 return Ok(None);
             }
             let last = st

@@ -582,6 +582,7 @@ impl Active {
                     *inner.added.get_mut() = 0;
                     if matches!(source, Source::Global(g) if g.resume) {
                         inner.in_log = true;
+                        recorder::resume_diverged();
                     }
                 }
                 self.complete(Status::Error, None, Some(summary.clone()));

@@ -15,6 +15,8 @@ pub struct Site {
     tool: &'static str,
     /// `file:line` of the `#[tool]`.
     at: &'static str,
+    /// The module it is defined in (`module_path!()`).
+    module: &'static str,
     registered: AtomicBool,
 }
 
@@ -22,14 +24,20 @@ pub struct Site {
 static SITES: Mutex<Vec<&'static Site>> = Mutex::new(Vec::new());
 
 impl Site {
-    /// A tool function named `function`, defined `at` (`file:line`), whose
-    /// calls are recorded as `tool`.
+    /// A tool function named `function`, defined `at` (`file:line`) in
+    /// `module`, whose calls are recorded as `tool`.
     #[must_use]
-    pub const fn new(function: &'static str, tool: &'static str, at: &'static str) -> Site {
+    pub const fn new(
+        function: &'static str,
+        tool: &'static str,
+        at: &'static str,
+        module: &'static str,
+    ) -> Site {
         Site {
             function,
             tool,
             at,
+            module,
             registered: AtomicBool::new(false),
         }
     }
@@ -69,20 +77,30 @@ impl Site {
     }
 }
 
-/// The tool name a function name stands for in a test assertion: the name
-/// its calls are recorded under, when a function of that name has recorded
-/// calls under exactly one name (`web_search` → `search`); else the function
-/// name itself.
-pub(crate) fn tool_of(function: &str) -> String {
+/// Whether the function a test assertion names by `path` (`web_search`,
+/// `agent::web_search`, `Agent::fetch`) may be one whose calls are recorded
+/// as `tool`: a site of that name records as `tool`, in a module the path
+/// names (when its other segments name modules at all; a type's do not).
+pub(crate) fn may_record_as(path: &str, tool: &str) -> bool {
+    let segments: Vec<&str> = path
+        .split("::")
+        .map(|s| s.split("::<").next().unwrap_or(s).trim())
+        .filter(|s| !s.is_empty() && !matches!(*s, "crate" | "self" | "super"))
+        .collect();
+    let Some((&function, prefix)) = segments.split_last() else {
+        return false;
+    };
     let sites = SITES.lock().unwrap_or_else(PoisonError::into_inner);
-    let mut names = sites
+    let same: Vec<&Site> = sites
         .iter()
+        .copied()
         .filter(|s| s.function == function)
-        .map(|s| s.tool);
-    match (names.next(), names.next()) {
-        (Some(tool), None) => tool.to_string(),
-        _ => function.to_string(),
-    }
+        .collect();
+    let in_module = |s: &&Site| s.module.split("::").collect::<Vec<_>>().ends_with(prefix);
+    let names_modules = !prefix.is_empty() && same.iter().any(in_module);
+    same.iter()
+        .filter(|s| !names_modules || in_module(s))
+        .any(|s| s.tool == tool)
 }
 
 #[cfg(test)]
@@ -90,13 +108,22 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_function_stands_for_the_name_it_records_under() {
-        static RENAMED: Site = Site::new("site_test_web_search", "site_test_search", "a.rs:1");
-        assert_eq!(tool_of("site_test_web_search"), "site_test_web_search");
+    fn a_function_may_record_under_the_name_it_was_given() {
+        static RENAMED: Site =
+            Site::new("site_test_web_search", "site_test_search", "a.rs:1", "m::a");
+        assert!(!may_record_as("site_test_web_search", "site_test_search"));
         RENAMED.register();
         RENAMED.register();
-        assert_eq!(tool_of("site_test_web_search"), "site_test_search");
-        assert_eq!(tool_of("site_test_other"), "site_test_other");
+        assert!(may_record_as("site_test_web_search", "site_test_search"));
+        assert!(may_record_as(
+            "crate::a::site_test_web_search",
+            "site_test_search"
+        ));
+        assert!(may_record_as(
+            "Agent::site_test_web_search",
+            "site_test_search"
+        ));
+        assert!(!may_record_as("site_test_web_search", "site_test_other"));
         let sites = SITES.lock().unwrap();
         assert_eq!(
             sites.iter().filter(|s| std::ptr::eq(**s, &RENAMED)).count(),
@@ -106,11 +133,16 @@ mod tests {
     }
 
     #[test]
-    fn a_function_name_recorded_under_two_names_stands_for_itself() {
-        static A: Site = Site::new("site_test_call", "site_test_one", "a.rs:2");
-        static B: Site = Site::new("site_test_call", "site_test_two", "a.rs:3");
+    fn modules_in_the_path_choose_among_functions_of_one_name() {
+        static A: Site = Site::new("site_test_call", "site_test_one", "a.rs:2", "m::fs");
+        static B: Site = Site::new("site_test_call", "site_test_two", "a.rs:3", "m::db");
         A.register();
         B.register();
-        assert_eq!(tool_of("site_test_call"), "site_test_call");
+        assert!(may_record_as("fs::site_test_call", "site_test_one"));
+        assert!(!may_record_as("fs::site_test_call", "site_test_two"));
+        assert!(may_record_as("crate::db::site_test_call", "site_test_two"));
+        // A type's name, not a module's: either may be meant.
+        assert!(may_record_as("Agent::site_test_call", "site_test_one"));
+        assert!(may_record_as("Agent::site_test_call", "site_test_two"));
     }
 }

@@ -39,6 +39,8 @@ use crate::scope::{self, Cassette, Scope, StubFn, SCOPES};
 pub struct Capture {
     scope: Arc<Scope>,
     previous: Option<Arc<Scope>>,
+    /// Recording's off-count when the capture began.
+    off_epoch: u64,
     _thread_bound: PhantomData<*const ()>,
 }
 
@@ -50,12 +52,14 @@ pub struct Capture {
 /// assert_eq!(rec.count("search"), 0);
 /// ```
 pub fn capture() -> Capture {
+    let off_epoch = crate::recorder::capture_epoch();
     let scope = Arc::new(Scope::default());
     SCOPES.fetch_add(1, Ordering::Relaxed);
     let previous = scope::enter(Some(scope.clone()));
     Capture {
         scope,
         previous,
+        off_epoch,
         _thread_bound: PhantomData,
     }
 }
@@ -134,16 +138,14 @@ pub fn stub(tool: &str, answer: impl Fn(&Value) -> Value + Send + Sync + 'static
     scope.add_stub(tool, f);
 }
 
-/// The name a tool path stands for: the name its last segment's function
-/// records calls under (`agent::web_search` → `search` for a tool renamed
-/// with `name = "search"`; else the segment itself, `agent::search` →
-/// `search`).
+/// The name a tool path stands for: its last segment (`agent::search` →
+/// `search`). [`Capture::__tool_name`] also checks it against the calls.
 #[doc(hidden)]
 #[must_use]
 pub fn __tool_name(path: &str) -> String {
     let path: String = path.split_whitespace().collect();
     let path = path.split("::<").next().unwrap_or(&path);
-    crate::site::tool_of(path.rsplit("::").next().unwrap_or(path))
+    path.rsplit("::").next().unwrap_or(path).to_string()
 }
 
 /// Converts an expected argument value to JSON for comparison.
@@ -307,6 +309,7 @@ impl Capture {
     /// With the table of captured calls, when it was not.
     #[track_caller]
     pub fn assert_called(&self, tool: &str, times: usize) {
+        self.check_recorded();
         let n = self.count(tool);
         if n != times {
             self.fail(&format!(
@@ -321,6 +324,7 @@ impl Capture {
     /// With the table of captured calls, when it was not.
     #[track_caller]
     pub fn assert_called_at_least_once(&self, tool: &str) {
+        self.check_recorded();
         if self.count(tool) == 0 {
             self.fail(&format!("expected `{tool}` to be called, but it was not"));
         }
@@ -332,6 +336,7 @@ impl Capture {
     /// With the table of captured calls, when it was.
     #[track_caller]
     pub fn assert_not_called(&self, tool: &str) {
+        self.check_recorded();
         let n = self.count(tool);
         if n != 0 {
             self.fail(&format!(
@@ -351,6 +356,7 @@ impl Capture {
     /// lists the input names its calls do have.
     #[track_caller]
     pub fn assert_called_with(&self, tool: &str, expected: &[(&str, Value)]) {
+        self.check_recorded();
         let calls = self.of(tool);
         let matches = |c: &Call| {
             let inputs = c.inputs();
@@ -399,6 +405,7 @@ impl Capture {
     /// With the table of captured calls, when they were not.
     #[track_caller]
     pub fn assert_sequence(&self, tools: &[&str]) {
+        self.check_recorded();
         let calls = self.calls();
         let mut it = calls.iter();
         for (i, want) in tools.iter().enumerate() {
@@ -417,6 +424,7 @@ impl Capture {
     /// With the table of captured calls, when they are not.
     #[track_caller]
     pub fn assert_exact_sequence(&self, tools: &[&str]) {
+        self.check_recorded();
         let calls = self.calls();
         let got: Vec<&str> = calls.iter().map(Call::tool).collect();
         if got != tools {
@@ -431,6 +439,50 @@ impl Capture {
     #[track_caller]
     fn fail(&self, message: &str) -> ! {
         panic!("{message}\n{}", self.table())
+    }
+
+    /// The name a tool path stands for in an assertion on this capture
+    /// ([`__tool_name`]), refusing a path whose function this capture saw
+    /// record under another name (`#[tool(name = "search")] fn web_search`):
+    /// counting `web_search` would find nothing and `assert_not_called!`
+    /// would pass although the tool ran.
+    ///
+    /// # Panics
+    /// Then, at the assertion's line, saying which name to use.
+    #[doc(hidden)]
+    #[must_use]
+    #[track_caller]
+    pub fn __tool_name(&self, path: &str) -> String {
+        let name = __tool_name(path);
+        let mut tools: Vec<String> = self.calls().iter().map(|c| c.tool().to_string()).collect();
+        tools.sort_unstable();
+        tools.dedup();
+        let other: Vec<String> = tools
+            .into_iter()
+            .filter(|t| *t != name && crate::site::may_record_as(path, t))
+            .collect();
+        if let Some(first) = other.first() {
+            let names = other
+                .iter()
+                .map(|t| format!("`{t}`"))
+                .collect::<Vec<_>>()
+                .join(", ");
+            panic!(
+                "backstep: `{path}` names a function whose calls this capture recorded as {names} (renamed with #[tool(name = …)]): name the tool by that string, as in assert_called!(rec, \"{first}\")"
+            );
+        }
+        name
+    }
+
+    /// Fails the assertion when recording was turned off while the capture
+    /// ran: the calls made then were not seen, so `assert_not_called!`
+    /// could pass on a tool that ran.
+    #[track_caller]
+    fn check_recorded(&self) {
+        assert!(
+            !crate::recorder::off_since(self.off_epoch),
+            "backstep: this capture cannot be checked: recording was turned off while it ran (set_enabled(false)), so the calls made then were not seen"
+        );
     }
 
     /// The captured calls as a table, as printed by failing assertions.
@@ -713,11 +765,11 @@ macro_rules! assert_called {
     };
     ($rec:expr, $tool:path $(,)?) => {{
         let _ = $tool;
-        $rec.assert_called_at_least_once(&$crate::testing::__tool_name(stringify!($tool)))
+        $rec.assert_called_at_least_once(&$rec.__tool_name(stringify!($tool)))
     }};
     ($rec:expr, $tool:path, times = $n:expr $(,)?) => {{
         let _ = $tool;
-        $rec.assert_called(&$crate::testing::__tool_name(stringify!($tool)), $n)
+        $rec.assert_called(&$rec.__tool_name(stringify!($tool)), $n)
     }};
 }
 
@@ -729,7 +781,7 @@ macro_rules! assert_not_called {
     };
     ($rec:expr, $tool:path $(,)?) => {{
         let _ = $tool;
-        $rec.assert_not_called(&$crate::testing::__tool_name(stringify!($tool)))
+        $rec.assert_not_called(&$rec.__tool_name(stringify!($tool)))
     }};
 }
 
@@ -743,7 +795,7 @@ macro_rules! assert_called_with {
     ($rec:expr, $tool:path, $($arg:ident = $value:expr),+ $(,)?) => {{
         let _ = $tool;
         $rec.assert_called_with(
-            &$crate::testing::__tool_name(stringify!($tool)),
+            &$rec.__tool_name(stringify!($tool)),
             &[$((stringify!($arg), $crate::testing::__json(&$value))),+],
         )
     }};
@@ -755,10 +807,10 @@ macro_rules! assert_called_with {
 #[macro_export]
 macro_rules! assert_sequence {
     ($rec:expr, exact [$($tool:tt)*] $(,)?) => {
-        $rec.assert_exact_sequence(&$crate::__tool_list!([] $($tool)*))
+        $rec.assert_exact_sequence(&$crate::__tool_list!($rec, [] $($tool)*))
     };
     ($rec:expr, [$($tool:tt)*] $(,)?) => {
-        $rec.assert_sequence(&$crate::__tool_list!([] $($tool)*))
+        $rec.assert_sequence(&$crate::__tool_list!($rec, [] $($tool)*))
     };
 }
 
@@ -766,14 +818,14 @@ macro_rules! assert_sequence {
 #[doc(hidden)]
 #[macro_export]
 macro_rules! __tool_list {
-    ([$($done:expr),*]) => { [$($done.as_str()),*] };
-    ([$($done:expr),*] $tool:literal $(, $($rest:tt)*)?) => {
-        $crate::__tool_list!([$($done,)* ::std::string::String::from($tool)] $($($rest)*)?)
+    ($rec:expr, [$($done:expr),*]) => { [$($done.as_str()),*] };
+    ($rec:expr, [$($done:expr),*] $tool:literal $(, $($rest:tt)*)?) => {
+        $crate::__tool_list!($rec, [$($done,)* ::std::string::String::from($tool)] $($($rest)*)?)
     };
-    ([$($done:expr),*] $($seg:ident)::+ $(, $($rest:tt)*)?) => {
-        $crate::__tool_list!([$($done,)* {
+    ($rec:expr, [$($done:expr),*] $($seg:ident)::+ $(, $($rest:tt)*)?) => {
+        $crate::__tool_list!($rec, [$($done,)* {
             let _ = $($seg)::+;
-            $crate::testing::__tool_name(stringify!($($seg)::+))
+            $rec.__tool_name(stringify!($($seg)::+))
         }] $($($rest)*)?)
     };
 }

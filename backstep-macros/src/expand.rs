@@ -389,10 +389,12 @@ pub(crate) fn dispatch(wrapper: &str, value: &TokenStream, call: &Ident, at: Spa
     }
 }
 
-/// Whether the type holds a borrow (`&T`, `'a`): such a value cannot be
-/// rebuilt from a log, so the tool runs live during replay. `'static` alone
-/// (`Cow<'static, str>`, `Box<dyn Error + 'static>`) is owned data, rebuilt
-/// like any other.
+/// Whether the type holds a borrow (`&T`, `'a`, `Tag<'static>`): such a value
+/// cannot be rebuilt from a log, so the tool runs live during replay.
+/// `'static` as a bound (`Box<dyn Error + 'static>`) and in `Cow<'static, …>`
+/// is owned data, rebuilt like any other; in another type's parameters it is
+/// not known to be (`Tag<'static>` with a `&'static str` field has no
+/// `DeserializeOwned`, and rebuilding it would not compile).
 fn borrows(ty: &Type) -> bool {
     struct Finder(bool);
     impl<'ast> Visit<'ast> for Finder {
@@ -403,6 +405,18 @@ fn borrows(ty: &Type) -> bool {
             if l.ident != "static" {
                 self.0 = true;
             }
+        }
+        fn visit_path_segment(&mut self, seg: &'ast syn::PathSegment) {
+            if let PathArguments::AngleBracketed(a) = &seg.arguments {
+                let static_arg = a
+                    .args
+                    .iter()
+                    .any(|g| matches!(g, GenericArgument::Lifetime(l) if l.ident == "static"));
+                if static_arg && seg.ident != "Cow" {
+                    self.0 = true;
+                }
+            }
+            syn::visit::visit_path_segment(self, seg);
         }
     }
     let mut f = Finder(false);
@@ -637,6 +651,7 @@ pub(crate) fn expand(args: Args, mut item: ItemFn) -> syn::Result<TokenStream> {
             #function,
             #name,
             ::core::concat!(::core::file!(), ":", ::core::line!()),
+            ::core::module_path!(),
         );
     };
     let enter = quote! {
@@ -681,7 +696,7 @@ pub(crate) fn expand(args: Args, mut item: ItemFn) -> syn::Result<TokenStream> {
     // body during replay, as `live` ones do, and say so once.
     let is_unit = matches!(&value_ty, Some(Type::Tuple(t)) if t.elems.is_empty());
     let unreplayable = if value_ty.as_ref().is_some_and(borrows) {
-        Some("its output borrows from its arguments, which a log cannot give back")
+        Some("its output type holds a borrow (a reference or a lifetime), which a log cannot give back")
     } else if skip_output && !is_unit {
         Some("its output is not in the log (`skip_output`)")
     } else {
