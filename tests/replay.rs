@@ -446,6 +446,15 @@ fn stderr(out: &Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
+/// The warnings backstep printed on a child's stderr.
+fn warnings(out: &Output) -> Vec<String> {
+    stderr(out)
+        .lines()
+        .filter(|l| l.starts_with("backstep: warning:"))
+        .map(str::to_string)
+        .collect()
+}
+
 // ---------------------------------------------------------------------------
 // Tests
 // ---------------------------------------------------------------------------
@@ -500,13 +509,9 @@ fn replay_reproduces_the_run_without_running_any_tool() {
     // Only the `live` clock and the borrowed-output tool executed, and the
     // latter, not asked to be live, said so (once).
     assert_eq!(lines(&dir.path("exec-replay.txt")), ["clock", "first_word"]);
-    let warnings: Vec<String> = stderr(&out)
-        .lines()
-        .filter(|l| l.starts_with("backstep: warning:"))
-        .map(str::to_string)
-        .collect();
+    let said = warnings(&out);
     assert_eq!(
-        warnings,
+        said,
         ["backstep: warning: tool `first_word` runs its body again during this replay: its output type holds a borrow (a reference or a lifetime), which a log cannot give back (mark it #[tool(live)] if that is meant)"]
     );
 
@@ -884,13 +889,9 @@ fn calls_cancelled_by_a_timeout_are_cancelled_again_in_the_replay() {
     // No slow body ran: the timeouts fired on futures that never complete.
     // The skip_output tool ran: its value is not in the log; and said so.
     assert_eq!(lines(&exec), ["token ana"]);
-    let warnings: Vec<String> = stderr(&out)
-        .lines()
-        .filter(|l| l.starts_with("backstep: warning:"))
-        .map(str::to_string)
-        .collect();
+    let said = warnings(&out);
     assert_eq!(
-        warnings,
+        said,
         ["backstep: warning: tool `token` runs its body again during this replay: its output is not in the log (`skip_output`) (mark it #[tool(live)] if that is meant)"]
     );
     assert_eq!(
