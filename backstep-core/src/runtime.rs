@@ -496,35 +496,18 @@ impl Active {
     }
 
     /// [`Active::serve`] for a tool that must run live because a log cannot
-    /// give its output back (`why`): during a replay or resume, says once per
-    /// tool that its body runs again (`#[tool(live)]` says it is meant to).
+    /// give its output back (`why`): during a replay or resume, its `site`
+    /// says once that its body runs again (`#[tool(live)]` says it is meant
+    /// to).
     #[inline]
-    pub fn serve_unreplayable(&mut self, why: &'static str, ignore: &[&str]) -> bool {
+    pub fn serve_unreplayable(&mut self, site: &'static Site, why: &str, ignore: &[&str]) -> bool {
         if self.inner.is_none() {
             return false;
         }
         if recorder::replaying() {
-            self.warn_runs_again(why);
+            site.warn_runs_again(why);
         }
         self.serve_recorded(true, ignore)
-    }
-
-    #[cold]
-    fn warn_runs_again(&self, why: &str) {
-        static WARNED: std::sync::Mutex<Vec<&'static str>> = std::sync::Mutex::new(Vec::new());
-        let Some(inner) = &*self.inner else { return };
-        let mut warned = WARNED
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if warned.contains(&inner.tool) {
-            return;
-        }
-        warned.push(inner.tool);
-        drop(warned);
-        let tool = inner.tool;
-        eprintln!(
-            "backstep: warning: tool `{tool}` runs its body again during this replay: {why} (mark it #[tool(live)] if that is meant)"
-        );
     }
 
     #[inline(never)]
@@ -597,7 +580,7 @@ impl Active {
     /// The recorded answer, recorded again as this call (marked replayed).
     /// Returns the recorded status, output JSON and error text.
     pub fn take_served(&mut self) -> (Status, String, Option<String>) {
-        let Some(served) = self.inner.as_ref().and_then(|i| i.served.as_ref()) else {
+        let Some(served) = self.served() else {
             return (
                 Status::Error,
                 "null".into(),
@@ -646,10 +629,12 @@ impl Active {
     /// then the stub's mistake.
     #[must_use]
     pub fn served_by_stub(&self) -> bool {
-        self.inner
-            .as_ref()
-            .and_then(|i| i.served.as_ref())
-            .is_some_and(|s| s.from_stub)
+        self.served().is_some_and(|s| s.from_stub)
+    }
+
+    /// The answer a replay or a stub gave this call, if one did.
+    fn served(&self) -> Option<&Served> {
+        self.inner.as_ref().and_then(|i| i.served.as_ref())
     }
 
     /// Whether the recorded answer is a call that was cancelled (its future
@@ -657,9 +642,7 @@ impl Active {
     /// so the `timeout` or `select!` that dropped it drops it again.
     #[must_use]
     pub fn replays_cancelled(&self) -> bool {
-        self.inner
-            .as_ref()
-            .and_then(|i| i.served.as_ref())
+        self.served()
             .is_some_and(|s| s.call.status() == Status::Cancelled)
     }
 

@@ -18,6 +18,8 @@ pub struct Site {
     /// The module it is defined in (`module_path!()`).
     module: &'static str,
     registered: AtomicBool,
+    /// Said that a replay runs its body again.
+    warned_runs_again: AtomicBool,
 }
 
 /// Every site that has recorded a call.
@@ -39,6 +41,7 @@ impl Site {
             at,
             module,
             registered: AtomicBool::new(false),
+            warned_runs_again: AtomicBool::new(false),
         }
     }
 
@@ -72,6 +75,20 @@ impl Site {
             eprintln!(
                 "backstep: warning: two functions record their calls as tool `{}` (`{function}` at {at} and `{}` at {}): the log and the test assertions cannot tell them apart; give each its own #[tool(name = \"…\")]",
                 self.tool, self.function, self.at
+            );
+        }
+    }
+}
+
+impl Site {
+    /// Says once, on stderr, that a replay runs this tool's body again, and
+    /// `why` (its output is not in the log, or borrows).
+    #[cold]
+    pub(crate) fn warn_runs_again(&self, why: &str) {
+        if !self.warned_runs_again.swap(true, Ordering::Relaxed) {
+            eprintln!(
+                "backstep: warning: tool `{}` runs its body again during this replay: {why} (mark it #[tool(live)] if that is meant)",
+                self.tool
             );
         }
     }

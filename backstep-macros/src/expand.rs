@@ -706,7 +706,7 @@ pub(crate) fn expand(args: Args, mut item: ItemFn) -> syn::Result<TokenStream> {
     let ignore: Vec<String> = args.replay_ignore.iter().map(key).collect();
     let serve = match unreplayable {
         Some(why) if args.live.is_none() => {
-            quote! { #call.serve_unreplayable(#why, &[#(#ignore),*]) }
+            quote! { #call.serve_unreplayable(&#site, #why, &[#(#ignore),*]) }
         }
         _ => quote! { #call.serve(#live, &[#(#ignore),*]) },
     };
