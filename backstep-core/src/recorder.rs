@@ -283,11 +283,16 @@ fn check_env_replay_slow() {
     ENV_REPLAY_CHECKED.store(true, Ordering::Release);
 }
 
+/// The path environment variable `name` gives, if set and not empty.
+fn env_path(name: &str) -> Option<PathBuf> {
+    std::env::var_os(name)
+        .filter(|p| !p.is_empty())
+        .map(PathBuf::from)
+}
+
 /// Whether the environment asks for a replay or a resume.
 fn env_asks_replay() -> bool {
-    ["BACKSTEP_REPLAY", "BACKSTEP_RESUME"]
-        .iter()
-        .any(|v| std::env::var_os(v).is_some_and(|p| !p.is_empty()))
+    env_path("BACKSTEP_REPLAY").is_some() || env_path("BACKSTEP_RESUME").is_some()
 }
 
 /// Whether recording is known to be off: the one relaxed load a tool call
@@ -399,7 +404,7 @@ pub(crate) fn recorder() -> &'static Recorder {
                 .ok()
                 .filter(|s| !s.is_empty()),
         );
-        let log_path = std::env::var_os("BACKSTEP_LOG").filter(|p| !p.is_empty());
+        let log_path = env_path("BACKSTEP_LOG");
         let asked = log_path.is_some();
         let sink = log_path.and_then(|p| open_sink(Path::new(&p)));
         let lost = asked && sink.is_none();
@@ -468,13 +473,8 @@ fn replay_from_env() -> Option<ReplaySource> {
             Matching::Strict
         }
     };
-    let var = |k: &str| {
-        std::env::var_os(k)
-            .filter(|p| !p.is_empty())
-            .map(PathBuf::from)
-    };
-    if let Some(p) = var("BACKSTEP_RESUME") {
-        if let Some(r) = var("BACKSTEP_REPLAY") {
+    if let Some(p) = env_path("BACKSTEP_RESUME") {
+        if let Some(r) = env_path("BACKSTEP_REPLAY") {
             eprintln!(
                 "backstep: warning: both BACKSTEP_RESUME and BACKSTEP_REPLAY are set; resuming from {} (BACKSTEP_REPLAY={} is ignored)",
                 p.display(),
@@ -487,7 +487,7 @@ fn replay_from_env() -> Option<ReplaySource> {
             matching,
         });
     }
-    var("BACKSTEP_REPLAY").map(|p| ReplaySource {
+    env_path("BACKSTEP_REPLAY").map(|p| ReplaySource {
         path: p,
         kind: ReplayKind::Replay,
         matching,
@@ -1216,11 +1216,7 @@ impl Builder {
     /// and calls are recorded in memory only ([`SessionGuard::log_path`] is then `None`).
     pub fn install(self) -> SessionGuard {
         let r = recorder();
-        let path = self.path.or_else(|| {
-            std::env::var_os("BACKSTEP_LOG")
-                .filter(|p| !p.is_empty())
-                .map(PathBuf::from)
-        });
+        let path = self.path.or_else(|| env_path("BACKSTEP_LOG"));
         let name = self.name.or_else(|| {
             std::env::var("BACKSTEP_SESSION")
                 .ok()
