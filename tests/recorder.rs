@@ -59,6 +59,16 @@ fn hang_forever(reason: &str) {
 }
 
 #[tool]
+fn echo(text: &str) -> String {
+    text.to_string()
+}
+
+/// Call `i`'s text for [`echo`]: about `n` bytes, with characters JSON escapes.
+fn echo_text(i: usize, n: usize) -> String {
+    format!("{i}:{}", "é\"x\n".repeat(n / 5))
+}
+
+#[tool]
 fn dumped(word: &str) -> usize {
     word.len()
 }
@@ -189,6 +199,67 @@ fn child() {
             assert_eq!(kept, [107, 108, 109, 110, 111]);
             let seqs: Vec<u64> = log.iter().map(backstep::Call::seq).collect();
             assert!(seqs.windows(2).all(|w| w[0] + 1 == w[1]), "{seqs:?}");
+        }
+        // BACKSTEP_MEMORY=3 and no file, with calls of very different
+        // sizes, some failing, from two threads: each record pushed out
+        // gives its buffer, session id and thread name to the next call of
+        // its thread, and none of it may show in another call's record.
+        "memory_reuse" => {
+            let sizes = [0, 5000, 3, 70_000, 12, 700];
+            let expect = |kept: &[(usize, usize, &str)]| {
+                let log = backstep::log();
+                assert_eq!(log.len(), kept.len());
+                let session = log.iter().next().unwrap().session().to_string();
+                for (c, &(i, n, thread)) in log.iter().zip(kept) {
+                    let text = echo_text(i, n);
+                    // Compared whole, reported short: the texts are long.
+                    let inputs = serde_json::json!({ "text": text }).to_string();
+                    assert!(
+                        c.inputs_json() == inputs,
+                        "call {i}: inputs {:.80}",
+                        c.inputs_json()
+                    );
+                    let output = serde_json::to_string(&text).unwrap();
+                    assert!(
+                        c.output_json() == output,
+                        "call {i}: output {:.80}",
+                        c.output_json()
+                    );
+                    assert_eq!((c.thread(), c.session()), (thread, &*session), "call {i}");
+                    assert_eq!(c.status(), Status::Ok);
+                }
+            };
+            for i in 0..40 {
+                let n = sizes[i % sizes.len()];
+                assert_eq!(echo(&echo_text(i, n)), echo_text(i, n));
+                if i % 7 == 0 {
+                    assert!(refuses("x").is_err());
+                }
+            }
+            expect(&[(37, 5000, "child"), (38, 3, "child"), (39, 70_000, "child")]);
+            std::thread::Builder::new()
+                .name("other".into())
+                .spawn(move || {
+                    for i in 40..42 {
+                        echo(&echo_text(i, sizes[i % sizes.len()]));
+                    }
+                })
+                .unwrap()
+                .join()
+                .unwrap();
+            expect(&[(39, 70_000, "child"), (40, 12, "other"), (41, 700, "other")]);
+            for i in 42..44 {
+                echo(&echo_text(i, sizes[i % sizes.len()]));
+            }
+            expect(&[(41, 700, "other"), (42, 0, "child"), (43, 5000, "child")]);
+            // A new session: the id a pushed-out record held is not used again.
+            let guard = backstep::init().memory_limit(3).install();
+            echo(&echo_text(44, 3));
+            let log = backstep::log();
+            assert_eq!(log.len(), 3);
+            let last = log.iter().last().unwrap();
+            assert_eq!(last.session(), guard.session_id());
+            assert_ne!(log.iter().next().unwrap().session(), guard.session_id());
         }
         // The same calls streamed to a file twice: keeping no call in
         // memory (`memory_limit(0)`), then keeping every call.
@@ -626,6 +697,18 @@ fn bounded_memory_keeps_the_newest_calls_and_the_file_keeps_all() {
     let file = Log::open(&path).unwrap();
     assert_eq!(file.len(), 112);
     assert_eq!(file.total_cost(), Cost::from_usd(0.336));
+}
+
+#[test]
+fn bounded_memory_keeps_each_call_whole_whatever_the_call_it_pushed_out_held() {
+    let out = spawn_child("memory_reuse", &[("BACKSTEP_MEMORY", "3")])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 #[test]

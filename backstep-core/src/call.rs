@@ -128,8 +128,11 @@ pub struct Call {
     pub(crate) tool: Name,
     /// The inputs (a JSON object, one key per recorded parameter) and then
     /// the output (JSON text; `null` when nothing was returned or recorded)
-    /// in one allocation: `json[..split]` and `json[split..]`.
-    pub(crate) json: Box<str>,
+    /// in one allocation: `json[..split]` and `json[split..]`. A `String`,
+    /// not a `Box<str>`: with a memory limit, the buffer a call was
+    /// serialized into becomes its record, and the record it pushes out
+    /// gives its buffer to the next call (see `Recorder::record`).
+    pub(crate) json: String,
     pub(crate) split: usize,
     pub(crate) status: Status,
     pub(crate) error: Option<String>,
@@ -178,11 +181,11 @@ impl From<String> for Name {
 }
 
 /// `inputs` and `output` as one buffer, for [`Call::json`] and [`Call::split`].
-pub(crate) fn join_json(inputs: &str, output: &str) -> (Box<str>, usize) {
+pub(crate) fn join_json(inputs: &str, output: &str) -> (String, usize) {
     let mut s = String::with_capacity(inputs.len() + output.len());
     s.push_str(inputs);
     s.push_str(output);
-    (s.into_boxed_str(), inputs.len())
+    (s, inputs.len())
 }
 
 impl Call {

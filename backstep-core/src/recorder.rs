@@ -179,6 +179,9 @@ pub(crate) struct Recorder {
     skip_replayed: AtomicBool,
     /// Mirror of `memory.limit == Some(0)`, read without its lock.
     keeps_none: AtomicBool,
+    /// Mirror of `memory.limit` being `Some(n)` with `n > 0`: a call's
+    /// buffer can become its record (see [`Recorder::record`]).
+    bounded: AtomicBool,
     replay: RwLock<Option<Arc<Replayer>>>,
     on_divergence: RwLock<Option<DivergenceHook>>,
     memory: Mutex<Memory>,
@@ -419,6 +422,7 @@ pub(crate) fn recorder() -> &'static Recorder {
             file_generation: AtomicU64::new(0),
             skip_replayed: AtomicBool::new(false),
             keeps_none: AtomicBool::new(limit == Some(0)),
+            bounded: AtomicBool::new(limit.is_some_and(|n| n > 0)),
             memory: Mutex::new(Memory {
                 sessions: vec![session.clone()],
                 calls: std::collections::VecDeque::new(),
@@ -642,11 +646,22 @@ impl Recorder {
     /// changes: the lock's reader count is a cache line every recording
     /// thread would otherwise write on every call.
     pub(crate) fn session_id(&self) -> Arc<str> {
+        self.session_id_reusing(None)
+    }
+
+    /// [`Recorder::session_id`], given back as `spare` when that is this
+    /// thread's copy of it (no reference count to change, an atomic
+    /// operation).
+    pub(crate) fn session_id_reusing(&self, spare: Option<Arc<str>>) -> Arc<str> {
         let generation = SESSION_GENERATION.load(Ordering::Acquire);
         let cached = SESSION_CACHE
             .try_with(|c| {
-                let c = c.borrow();
-                (c.0 == generation).then(|| c.1.clone()).flatten()
+                let c = c.try_borrow().ok()?;
+                let id = c.1.as_ref().filter(|_| c.0 == generation)?;
+                Some(match spare {
+                    Some(spare) if Arc::ptr_eq(&spare, id) => spare,
+                    _ => id.clone(),
+                })
             })
             .ok()
             .flatten();
@@ -658,7 +673,11 @@ impl Recorder {
         // a reference, and two threads counting on one would pass its cache
         // line back and forth between their cores on every call.
         let id: Arc<str> = Arc::from(&*id);
-        let _ = SESSION_CACHE.try_with(|c| *c.borrow_mut() = (generation, Some(id.clone())));
+        let _ = SESSION_CACHE.try_with(|c| {
+            if let Ok(mut c) = c.try_borrow_mut() {
+                *c = (generation, Some(id.clone()));
+            }
+        });
         id
     }
 
@@ -670,8 +689,12 @@ impl Recorder {
     }
 
     /// Stores a finished call: one line to the file (formatted before taking
-    /// the file lock), then into memory.
-    pub(crate) fn record(&self, call: Call) {
+    /// the file lock), then into memory. With a memory limit that memory has
+    /// reached, returns the oldest call, which the new one replaced: the
+    /// caller frees it after the lock is let go (another thread may be
+    /// waiting on it), or reuses its buffer and names.
+    #[must_use = "the call pushed out is to be reused or dropped"]
+    pub(crate) fn record(&self, call: Call) -> Option<Call> {
         let written = self.write_record(call.replayed, || call.line());
         let mut mem = lock(&self.memory);
         if written != Written::Before {
@@ -686,19 +709,16 @@ impl Recorder {
         if written == Written::Failed && mem.limit.is_some() {
             // Not in the file: kept, whatever the limit, so it is not lost.
             mem.unwritten.push(call);
-            return;
+            return None;
         }
         match mem.limit {
-            // Nothing kept: the call (its JSON) is freed after the lock.
-            Some(0) => {
-                drop(mem);
-                drop(call);
-            }
+            // Nothing kept: the call is freed after the lock.
+            Some(0) => Some(call),
             // (`set_memory_limit` drops what is over a new limit at once.)
             Some(limit) => {
                 if mem.calls.len() < limit {
                     mem.calls.push_back(call);
-                    return;
+                    return None;
                 }
                 if mem.calls.capacity() > limit {
                     mem.calls.shrink_to(limit); // once: see below
@@ -706,19 +726,24 @@ impl Recorder {
                 // The oldest call's slot takes the new one, which then turns
                 // to the back (when the deque is exactly full, the turn
                 // moves nothing): one copy of the call, not one out and one
-                // in. Its JSON, the one allocation it owns, is freed after
-                // the lock is let go, which another thread may be waiting on.
-                let Some(oldest) = mem.calls.front_mut() else {
-                    return;
-                };
-                let json = std::mem::take(&mut oldest.json);
-                *oldest = call;
+                // in.
+                let oldest = mem.calls.front_mut()?;
+                let oldest = std::mem::replace(oldest, call);
                 mem.calls.rotate_left(1);
-                drop(mem);
-                drop(json);
+                Some(oldest)
             }
-            None => mem.calls.push_back(call),
+            None => {
+                mem.calls.push_back(call);
+                None
+            }
         }
+    }
+
+    /// Whether memory keeps only the newest *n* > 0 calls: a finished call's
+    /// buffer can then become its record, as the record it pushes out gives
+    /// its own to the next call.
+    pub(crate) fn bounded(&self) -> bool {
+        self.bounded.load(Ordering::Relaxed)
     }
 
     /// Whether a finished call must be made a [`Call`] and go to
@@ -781,10 +806,12 @@ impl Recorder {
             // And the room they took (with `0`, `record` never shrinks it).
             mem.calls.shrink_to(limit);
             self.keeps_none.store(limit == 0, Ordering::Relaxed);
+            self.bounded.store(limit > 0, Ordering::Relaxed);
             drop(mem);
             drop(gone);
         } else {
             self.keeps_none.store(false, Ordering::Relaxed);
+            self.bounded.store(false, Ordering::Relaxed);
         }
     }
 
@@ -1140,7 +1167,11 @@ impl Builder {
     /// Keeps only the newest `calls` calls in memory ([`log()`] shows those),
     /// while the log file keeps every call: for long-running agents. Same as
     /// `BACKSTEP_MEMORY=<calls>`. The limit stays for later sessions until
-    /// one sets another (`usize::MAX` keeps every call again).
+    /// one sets another (`usize::MAX` keeps every call again). Once memory
+    /// is full, a call's record is the buffer it was serialized into, and
+    /// the record it pushes out becomes the next call's buffer: no
+    /// allocation or copy per call, for at most about twice each record's
+    /// JSON in memory (keeping every call, a record is its JSON's size).
     ///
     /// `0` keeps none: each call's line is written to the log file straight
     /// from the buffer its inputs and output were serialized into, without

@@ -65,8 +65,39 @@ fn pooled_box(start: Instant) -> Box<Inflight> {
             error_json: None,
             scope: None,
             thread: None,
+            session: None,
         })
     })
+}
+
+/// A call's buffer as the record memory keeps: given back what is over
+/// twice its JSON (and 64 bytes), so that a buffer grown by a large call
+/// does not hold that room in memory when a small call's record.
+fn trimmed(mut json: Vec<u8>) -> Vec<u8> {
+    if json.capacity() > 2 * json.len() + 64 {
+        json.shrink_to_fit();
+    }
+    json
+}
+
+/// Keeps in a finished call's box what the record its call pushed out of
+/// memory (`out`) can give the next call: its buffer, when the call's own
+/// became the record, and its session id and thread name, which the next
+/// call uses when they are still this thread's (`begin`,
+/// `session_id_reusing`). The rest of `out` is freed.
+fn reuse(b: &mut Inflight, out: Call) {
+    let Call {
+        json,
+        session,
+        thread,
+        ..
+    } = out;
+    if b.inputs.capacity() == 0 && json.capacity() <= 1 << 20 {
+        b.inputs = json.into_bytes();
+        b.inputs.clear();
+    }
+    b.session = Some(session);
+    b.thread = Some(thread);
 }
 
 /// Gives a finished call's box back to this thread's pool (its inputs
@@ -194,6 +225,9 @@ struct Inflight {
     scope: Option<Arc<crate::scope::Scope>>,
     /// The thread the call started on (taken by its record).
     thread: Option<Arc<str>>,
+    /// The session's id, when the box holds one: from the record its last
+    /// call pushed out of memory, or the id its last line was written with.
+    session: Option<Arc<str>>,
 }
 
 impl Inflight {
@@ -269,7 +303,20 @@ impl Active {
         b.started_at = crate::time::wall_clock(start);
         b.kind = kind;
         b.scope = scope;
-        b.thread = THREAD_NAME.try_with(Clone::clone).ok();
+        // The box may hold this thread's name already (from its last call,
+        // or the record that call pushed out): one reference count change
+        // less, an atomic one.
+        let thread = &mut b.thread;
+        if THREAD_NAME
+            .try_with(|t| {
+                if !thread.as_ref().is_some_and(|old| Arc::ptr_eq(old, t)) {
+                    *thread = Some(t.clone());
+                }
+            })
+            .is_err()
+        {
+            *thread = None;
+        }
         Active {
             inner: ManuallyDrop::new(Some(b)),
         }
@@ -380,8 +427,15 @@ impl Active {
             }
             unwritten = true;
         }
-        // Inputs and output in one allocation of exactly their size.
         let (json, split) = match output {
+            // With a memory limit, the buffer itself: the record it pushes
+            // out gives the box a buffer back (below), so a call allocates
+            // and copies nothing once memory is full. Trimmed when over
+            // twice the JSON, so that memory holds at most about that.
+            Output::Appended(split) if r.bounded() => {
+                (trimmed(std::mem::take(&mut inner.inputs)), split)
+            }
+            // Else inputs and output in one allocation of exactly their size.
             Output::Appended(split) => (inner.inputs.as_slice().to_vec(), split),
             Output::Given(output) => {
                 let inputs: &[u8] = if inner.inputs.is_empty() {
@@ -396,14 +450,16 @@ impl Active {
                 (json, inputs.len())
             }
         };
-        let json = json.into_boxed_slice();
         // SAFETY: the buffer holds only what serde_json wrote (valid UTF-8,
         // as its writer guarantees), parameter names (Rust identifiers, so
         // UTF-8) and ASCII punctuation.
-        let json = unsafe { std::str::from_boxed_utf8_unchecked(json) };
+        let json = unsafe { String::from_utf8_unchecked(json) };
         debug_assert!(json.is_char_boundary(split));
+        let session = r.session_id_reusing(inner.session.take());
+        // Moved, not cloned: one reference count change less.
+        let thread = inner.thread.take().unwrap_or_else(|| "".into());
         let call = Call {
-            session: r.session_id(),
+            session,
             seq: inner.seq,
             parent: inner.parent,
             tool: crate::call::Name::Static(inner.tool),
@@ -414,20 +470,28 @@ impl Active {
             started_at: inner.started_at,
             duration,
             cost: inner.cost(),
-            // Moved, not cloned: one reference count change less.
-            thread: inner.thread.take().unwrap_or_else(|| "".into()),
+            thread,
             replayed: inner.in_log,
         };
         let scope = inner.scope.take();
-        match inner.served.take() {
-            None if unwritten => r.record_unwritten(call),
+        let out = match inner.served.take() {
+            None if unwritten => {
+                r.record_unwritten(call);
+                None
+            }
             None => {
                 if let Some(scope) = &scope {
                     scope.push(&call);
                 }
-                r.record(call);
+                r.record(call)
             }
-            Some(served) => record_served(r, call, served, scope.as_deref()),
+            Some(served) => {
+                record_served(r, call, served, scope.as_deref());
+                None
+            }
+        };
+        if let Some(out) = out {
+            reuse(&mut inner, out);
         }
         recycle(inner);
     }
@@ -461,8 +525,8 @@ impl Active {
                 std::str::from_utf8_unchecked(output),
             )
         };
-        let session = r.session_id();
-        r.record_line(&crate::format::CallLine {
+        let session = r.session_id_reusing(inner.session.take());
+        let written = r.record_line(&crate::format::CallLine {
             session: &session,
             seq: inner.seq,
             parent: inner.parent,
@@ -476,7 +540,9 @@ impl Active {
             cost,
             thread: inner.thread.as_deref().unwrap_or(""),
             replayed: inner.in_log,
-        })
+        });
+        inner.session = Some(session);
+        written
     }
 
     /// Asks the replay in progress for a recorded answer to this call.
@@ -769,7 +835,7 @@ fn record_served(
         if let Some(scope) = scope {
             scope.push(&call);
         }
-        r.record(call);
+        drop(r.record(call));
     };
     let Served {
         call: old,
@@ -1072,4 +1138,28 @@ impl Active {
 #[must_use]
 pub fn unreachable<T>() -> T {
     unreachable!("backstep: the type hint branch is never taken")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::trimmed;
+
+    #[test]
+    fn a_record_holds_at_most_about_twice_its_json() {
+        let mut big = Vec::with_capacity(70_000);
+        big.extend_from_slice(b"{\"text\":\"short\"}\"ok\"");
+        let json = trimmed(big);
+        assert_eq!(json, b"{\"text\":\"short\"}\"ok\"");
+        assert!(
+            json.capacity() <= 2 * json.len() + 64,
+            "{}",
+            json.capacity()
+        );
+        // Room within that is kept: the buffer is not copied.
+        let mut room = Vec::with_capacity(512);
+        room.extend_from_slice(&[b'x'; 300]);
+        let ptr = room.as_ptr();
+        let json = trimmed(room);
+        assert_eq!((json.capacity(), json.as_ptr()), (512, ptr));
+    }
 }
