@@ -688,13 +688,17 @@ impl Recorder {
             .clone()
     }
 
-    /// Stores a finished call: one line to the file (formatted before taking
-    /// the file lock), then into memory. With a memory limit that memory has
-    /// reached, returns the oldest call, which the new one replaced: the
-    /// caller frees it after the lock is let go (another thread may be
-    /// waiting on it), or reuses its buffer and names.
-    #[must_use = "the call pushed out is to be reused or dropped"]
-    pub(crate) fn record(&self, call: Call) -> Option<Call> {
+    /// Stores the finished call in `slot`: one line to the file (formatted
+    /// before taking the file lock), then into memory. Leaves in `slot` the
+    /// call memory did not keep: with a memory limit memory has reached, the
+    /// oldest call, which the new one replaced (swapped in place, not moved
+    /// out and in: a call is some 200 bytes). The caller frees it after the
+    /// lock is let go (another thread may be waiting on it), or reuses its
+    /// buffer and names.
+    pub(crate) fn record(&self, slot: &mut Option<Call>) {
+        let Some(call) = slot.as_mut() else {
+            return;
+        };
         let written = self.write_record(call.replayed, || call.line());
         let mut mem = lock(&self.memory);
         if written != Written::Before {
@@ -708,34 +712,26 @@ impl Recorder {
         }
         if written == Written::Failed && mem.limit.is_some() {
             // Not in the file: kept, whatever the limit, so it is not lost.
-            mem.unwritten.push(call);
-            return None;
+            mem.unwritten.extend(slot.take());
+            return;
         }
         match mem.limit {
             // Nothing kept: the call is freed after the lock.
-            Some(0) => Some(call),
+            Some(0) => {}
             // (`set_memory_limit` drops what is over a new limit at once.)
-            Some(limit) => {
-                if mem.calls.len() < limit {
-                    mem.calls.push_back(call);
-                    return None;
-                }
+            Some(limit) if mem.calls.len() >= limit => {
                 if mem.calls.capacity() > limit {
                     mem.calls.shrink_to(limit); // once: see below
                 }
                 // The oldest call's slot takes the new one, which then turns
                 // to the back (when the deque is exactly full, the turn
-                // moves nothing): one copy of the call, not one out and one
-                // in.
-                let oldest = mem.calls.front_mut()?;
-                let oldest = std::mem::replace(oldest, call);
-                mem.calls.rotate_left(1);
-                Some(oldest)
+                // moves nothing).
+                if let Some(oldest) = mem.calls.front_mut() {
+                    std::mem::swap(oldest, call);
+                    mem.calls.rotate_left(1);
+                }
             }
-            None => {
-                mem.calls.push_back(call);
-                None
-            }
+            _ => mem.calls.extend(slot.take()),
         }
     }
 
@@ -767,8 +763,8 @@ impl Recorder {
 
     /// Keeps a call whose line [`Recorder::record_line`] could not write
     /// (and has counted).
-    pub(crate) fn record_unwritten(&self, call: Call) {
-        lock(&self.memory).unwritten.push(call);
+    pub(crate) fn record_unwritten(&self, call: Option<Call>) {
+        lock(&self.memory).unwritten.extend(call);
     }
 
     /// Writes a finished call's line to the log file, if one is open.

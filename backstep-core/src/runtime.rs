@@ -81,17 +81,11 @@ fn trimmed(mut json: Vec<u8>) -> Vec<u8> {
 }
 
 /// Keeps in a finished call's box what the record its call pushed out of
-/// memory (`out`) can give the next call: its buffer, when the call's own
+/// memory can give the next call: its buffer (`json`), when the call's own
 /// became the record, and its session id and thread name, which the next
 /// call uses when they are still this thread's (`begin`,
-/// `session_id_reusing`). The rest of `out` is freed.
-fn reuse(b: &mut Inflight, out: Call) {
-    let Call {
-        json,
-        session,
-        thread,
-        ..
-    } = out;
+/// `session_id_reusing`).
+fn reuse(b: &mut Inflight, json: String, session: Arc<str>, thread: Arc<str>) {
     if b.inputs.capacity() == 0 && json.capacity() <= 1 << 20 {
         b.inputs = json.into_bytes();
         b.inputs.clear();
@@ -458,7 +452,7 @@ impl Active {
         let session = r.session_id_reusing(inner.session.take());
         // Moved, not cloned: one reference count change less.
         let thread = inner.thread.take().unwrap_or_else(|| "".into());
-        let call = Call {
+        let mut call = Some(Call {
             session,
             seq: inner.seq,
             parent: inner.parent,
@@ -472,26 +466,31 @@ impl Active {
             cost: inner.cost(),
             thread,
             replayed: inner.in_log,
-        };
+        });
         let scope = inner.scope.take();
-        let out = match inner.served.take() {
-            None if unwritten => {
-                r.record_unwritten(call);
-                None
-            }
+        match inner.served.take() {
+            None if unwritten => r.record_unwritten(call.take()),
             None => {
-                if let Some(scope) = &scope {
-                    scope.push(&call);
+                if let (Some(scope), Some(call)) = (&scope, &call) {
+                    scope.push(call);
                 }
-                r.record(call)
+                // Leaves in `call` what memory did not keep.
+                r.record(&mut call);
             }
             Some(served) => {
-                record_served(r, call, served, scope.as_deref());
-                None
+                if let Some(call) = call.take() {
+                    record_served(r, call, served, scope.as_deref());
+                }
             }
-        };
-        if let Some(out) = out {
-            reuse(&mut inner, out);
+        }
+        if let Some(Call {
+            json,
+            session,
+            thread,
+            ..
+        }) = call
+        {
+            reuse(&mut inner, json, session, thread);
         }
         recycle(inner);
     }
@@ -835,7 +834,10 @@ fn record_served(
         if let Some(scope) = scope {
             scope.push(&call);
         }
-        drop(r.record(call));
+        let mut call = Some(call);
+        r.record(&mut call);
+        // What memory did not keep is freed here, after its lock.
+        drop(call);
     };
     let Served {
         call: old,
