@@ -629,12 +629,7 @@ fn a_session_log_has_a_header_the_calls_and_an_end_line() {
 
 #[test]
 fn backstep_off_records_nothing_until_switched_on() {
-    let out = spawn_child("off", &[("BACKSTEP", "off")]).output().unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    child_stderr("off", &[("BACKSTEP", "off")]);
 }
 
 /// Runs the `unwritable` scenario (ten calls that must all be kept in
@@ -680,19 +675,12 @@ fn a_full_disk_warns_once_and_records_in_memory() {
 #[test]
 fn bounded_memory_keeps_the_newest_calls_and_the_file_keeps_all() {
     let path = temp_path("memory.jsonl");
-    let out = spawn_child(
+    child_stderr(
         "memory",
         &[
             ("BACKSTEP_MEMORY", "5"),
             ("BACKSTEP_LOG", path.to_str().unwrap()),
         ],
-    )
-    .output()
-    .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
     );
     let file = Log::open(&path).unwrap();
     assert_eq!(file.len(), 112);
@@ -701,14 +689,7 @@ fn bounded_memory_keeps_the_newest_calls_and_the_file_keeps_all() {
 
 #[test]
 fn bounded_memory_keeps_each_call_whole_whatever_the_call_it_pushed_out_held() {
-    let out = spawn_child("memory_reuse", &[("BACKSTEP_MEMORY", "3")])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    child_stderr("memory_reuse", &[("BACKSTEP_MEMORY", "3")]);
 }
 
 #[test]
