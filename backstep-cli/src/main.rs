@@ -174,7 +174,13 @@ as it arrives (`my-agent | backstep tail - -n all`).")]
 Open the file in any browser; it loads nothing from the network. Append
 #select=SEQ to its URL to open with that call selected (and &session=ID in a
 file holding several sessions). Large logs (thousands of calls) stay smooth:
-only the visible rows are drawn.")]
+only the visible rows are drawn.
+
+The header counts calls as `summary` does: errors (status error), and panicked
+and cancelled calls when there are any. Calls answered from a recording (a
+replay) are tagged replayed, with their bars striped: their cost and duration
+are the recorded ones, and the header splits the cost into what was spent and
+what was replayed (not spent).")]
     Report(ReportArgs),
 }
 

@@ -468,11 +468,11 @@ pub struct Table {
 }
 
 /// Narrowest a column of free text (inputs, errors, names) gets.
-const MIN_TEXT: usize = 8;
+pub const MIN_TEXT: usize = 8;
 
 /// Narrowest another left-aligned text column (tool names) gets: a name is
 /// what tells the rows apart, so it keeps more of itself.
-const MIN_NAME: usize = 12;
+pub const MIN_NAME: usize = 12;
 
 impl Table {
     pub fn new(cols: Vec<Col>) -> Table {

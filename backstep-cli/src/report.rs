@@ -62,9 +62,12 @@ fn num(v: f64) -> String {
     }
 }
 
-/// The report's data: sessions, each with its calls as compact arrays
-/// `[seq, parent, tool, status, start µs, duration µs, cost, cumulative cost,
-/// cost as a number, thread, inputs, output, error]`.
+/// The report's data: sessions, each with its cost in all, the part of it
+/// spent and the part replayed (recorded on calls answered from a
+/// recording: not spent, as `summary` splits it), and its calls as compact
+/// arrays `[seq, parent, tool, status, start µs, duration µs, cost,
+/// cumulative cost, cost as a number, thread, inputs, output, error,
+/// replayed]`.
 pub fn data(title: &str, logs: &[Log]) -> String {
     let mut tools: Vec<String> = Vec::new();
     let mut tool_index = std::collections::HashMap::<String, usize>::new();
@@ -111,6 +114,14 @@ pub fn data(title: &str, logs: &[Log]) -> String {
                 }
                 None => out.push_str("null"),
             }
+            let (mut spent, mut replayed) = (Cost::ZERO, Cost::ZERO);
+            for c in calls {
+                if c.replayed() {
+                    replayed += c.cost();
+                } else {
+                    spent += c.cost();
+                }
+            }
             let _ = write!(
                 out,
                 ",\"ended\":{},\"t0\":{},\"span\":{},\"cost\":",
@@ -119,6 +130,10 @@ pub fn data(title: &str, logs: &[Log]) -> String {
                 num(micros(end.duration_since(t0).unwrap_or_default()))
             );
             json_str(&mut out, &session.total_cost().to_string());
+            out.push_str(",\"spent\":");
+            json_str(&mut out, &spent.to_string());
+            out.push_str(",\"replayedCost\":");
+            json_str(&mut out, &replayed.to_string());
             out.push_str(",\"calls\":[");
             let mut cumulative = Cost::ZERO;
             for (i, c) in calls.iter().enumerate() {
@@ -152,7 +167,7 @@ pub fn data(title: &str, logs: &[Log]) -> String {
                 out.push_str(c.output_json());
                 out.push(',');
                 json_opt_str(&mut out, c.error());
-                out.push(']');
+                let _ = write!(out, ",{}]", c.replayed());
             }
             out.push_str("]}");
         }

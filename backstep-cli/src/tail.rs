@@ -26,6 +26,20 @@ fn clock_ms(t: std::time::SystemTime) -> String {
 const COST_WHOLE: usize = 3;
 const COST_FRACTION: usize = 9;
 
+/// The mark of a call answered from a recording, and its gap.
+const MARK: &str = "replayed  ";
+
+/// Columns of a call line besides its tool name, inputs and mark: the time
+/// (12), seq and parent (5 each), the status (10, its gap included), the
+/// duration (9), the cost, and the gaps between them.
+const FIXED: usize = 12 + 2 + 5 + 1 + 5 + 2 + 2 + 10 + 9 + 2 + COST_WHOLE + COST_FRACTION + 2;
+
+/// The narrowest the tool column is while the terminal has room: the width
+/// it had before it followed the names. Short names then leave room for a
+/// longer one arriving later (an agent calls its tools in turn), so that the
+/// columns after it seldom move.
+const TOOL_COLUMNS: usize = 14;
+
 /// `$0.0004` as `  $0.0004    `: lined up on the decimal point.
 fn decimal_cost(cost: &str) -> String {
     let point = cost.find('.').unwrap_or(cost.len());
@@ -51,6 +65,8 @@ struct Follower<'a> {
     /// Per session, the calls answered from a recording and their recorded
     /// cost (not spent), for its end line.
     replayed: HashMap<String, Replayed>,
+    /// Columns of the longest tool name read so far (printed or not).
+    longest_tool: usize,
 }
 
 /// Calls answered from a recording, and their recorded cost (not spent).
@@ -66,8 +82,34 @@ enum Next {
 }
 
 impl Follower<'_> {
+    /// The width of the tool column. Someone watching an agent wants columns
+    /// that stay put, and names whole when the terminal has room, so it is
+    /// the longest name read so far — in the whole file when tail starts,
+    /// not only in the last lines it prints, so that the names of the
+    /// calls to come are mostly known — and at least [`TOOL_COLUMNS`]. It
+    /// only grows: a longer name than any before widens it from that line
+    /// on (lines already printed cannot change), and it never narrows back.
+    /// It stops where the line would leave the inputs less than
+    /// [`out::MIN_TEXT`] columns (and a replayed call its mark, once the log
+    /// has one), as the tables do, but it is never narrower than
+    /// [`out::MIN_NAME`]: on a terminal too narrow for that, the line is
+    /// wider.
+    fn tool_column(&self) -> usize {
+        let mark = if self.replayed.is_empty() {
+            0
+        } else {
+            MARK.len()
+        };
+        let room = self
+            .width
+            .saturating_sub(FIXED + mark + out::MIN_TEXT)
+            .max(out::MIN_NAME);
+        self.longest_tool.max(TOOL_COLUMNS).min(room)
+    }
+
     fn format_call(&self, c: &Call) -> String {
         let status = format!("{:<10}", c.status().as_str());
+        let tool = self.tool_column();
         let parent = c
             .parent()
             .map_or_else(|| "-".to_string(), |p| p.to_string());
@@ -76,7 +118,7 @@ impl Follower<'_> {
             clock_ms(c.started_at()),
             c.seq(),
             parent,
-            out::pad_right(&out::shorten(&out::one_line(c.tool()), 14), 14),
+            out::pad_right(&out::shorten(&out::one_line(c.tool()), tool), tool),
         );
         let figures = format!(
             "{:>9}  {}  ",
@@ -89,9 +131,9 @@ impl Follower<'_> {
         }
         // A call answered from a recording: it did not run, and its cost
         // and duration are the recorded ones.
-        let mark = if c.replayed() { "replayed  " } else { "" };
+        let mark = if c.replayed() { MARK } else { "" };
         let used = out::text_width(&head) + status.len() + out::text_width(&figures) + mark.len();
-        let rest = out::shorten(&rest, self.width.saturating_sub(used).max(8));
+        let rest = out::shorten(&rest, self.width.saturating_sub(used).max(out::MIN_TEXT));
         format!(
             "{head}{}{figures}{}{}{rest}",
             self.style.paint(Paint::status(c.status()), &status),
@@ -147,13 +189,16 @@ impl Follower<'_> {
         }
     }
 
-    /// Notes which session is the latest and whether it ended, and counts
-    /// replayed calls. Gives, for an end line, what its session replayed.
+    /// Notes which session is the latest and whether it ended, counts
+    /// replayed calls and measures tool names. Gives, for an end line, what
+    /// its session replayed.
     fn track(&mut self, r: Record) -> Tracked {
         let mut replayed = (0, Cost::ZERO);
         match &r {
             Record::Session(s) => self.last_session = Some((s.id().to_string(), false)),
             Record::Call(c) => {
+                let name = out::text_width(&out::one_line(c.tool()));
+                self.longest_tool = self.longest_tool.max(name);
                 if self.last_session.is_none() {
                     self.last_session = Some((c.session().to_string(), false));
                 }
@@ -321,6 +366,7 @@ pub fn run(a: &TailArgs, style: Style) -> Outcome {
         seen_record: false,
         last_session: None,
         replayed: HashMap::new(),
+        longest_tool: 0,
     };
     let stdout = io::stdout();
     let mut out = stdout.lock();
@@ -435,6 +481,8 @@ fn follow_file(f: &mut Follower<'_>, out: &mut impl Write, path: &Path) -> Outco
             f.line = 0;
             f.last_session = None;
             f.replayed.clear();
+            // The tool column keeps its width: a new run calls the same
+            // tools, mostly, and the columns then stay where they were.
             let note = format!("── {} was {what}: reading it from the start", f.name);
             writeln!(out, "{}", f.style.paint(Paint::Dim, &note))?;
         }

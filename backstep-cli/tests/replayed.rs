@@ -6,98 +6,13 @@
 mod common;
 
 use backstep::tool;
-use common::{backstep, backstep_env, call, dir, end, header, write};
+use common::{backstep, backstep_env, dir, replay_log, write};
 
 const R: &str = "5e9a1c7b3d2f4a60";
 
-/// Marks a call line as answered from a recording, as the recorder does.
-fn replayed(line: String) -> String {
-    line.replacen(
-        r#""thread":"main"}"#,
-        r#""thread":"main","replayed":true}"#,
-        1,
-    )
-}
-
-/// A replay: four calls answered from the recording (their recorded costs
-/// $0.0104 in all, their recorded durations far longer than the replay's
-/// 1 ms), and one `live` tool that ran and cost $0.001.
-fn replay_log() -> String {
-    let lines = [
-        header(R, "agent", 5151, 0),
-        replayed(call(
-            R,
-            0,
-            None,
-            "plan",
-            r#"{"goal":"audit"}"#,
-            r#"["b.rs"]"#,
-            "ok",
-            None,
-            100,
-            "1.25",
-            "0",
-        )),
-        replayed(call(
-            R,
-            2,
-            Some(1),
-            "summarize",
-            r#"{"path":"./b.rs"}"#,
-            r#""b""#,
-            "ok",
-            None,
-            210,
-            "12.5",
-            "0.0004",
-        )),
-        replayed(call(
-            R,
-            1,
-            None,
-            "analyze",
-            r#"{"path":"./b.rs"}"#,
-            r#"{"lines":1}"#,
-            "ok",
-            None,
-            200,
-            "13.75",
-            "0",
-        )),
-        replayed(call(
-            R,
-            3,
-            None,
-            "search",
-            r#"{"query":"rust"}"#,
-            "null",
-            "error",
-            Some("rate limited"),
-            300,
-            "250",
-            "0.01",
-        )),
-        call(
-            R,
-            4,
-            None,
-            "clock",
-            "{}",
-            r#""19:00""#,
-            "ok",
-            None,
-            400,
-            "0.1",
-            "0.001",
-        ),
-        end(R, 1_000, 5, 1, 0, 0, "0.0114"),
-    ];
-    lines.join("\n") + "\n"
-}
-
 fn log(name: &str) -> (std::path::PathBuf, String) {
     let d = dir(name);
-    let path = write(&d, "replay.jsonl", &replay_log());
+    let path = write(&d, "replay.jsonl", &replay_log(R));
     (d, path)
 }
 

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{agent_log, backstep, call, dir, end, header, write};
+use common::{agent_log, backstep, call, dir, end, header, replay_log, write};
 
 const S: &str = "7f3a9c2e5b1d4f60";
 
@@ -52,6 +52,61 @@ fn the_page_is_self_contained() {
     // Standard output works too.
     let r = backstep(&["report", &log, "-o", "-"], None);
     assert_eq!(r.stdout, page);
+}
+
+/// The data the page draws from: the JSON in its `<script id="data">`.
+fn page_data(page: &str) -> serde_json::Value {
+    let json = between(
+        page,
+        "<script id=\"data\" type=\"application/json\">",
+        "</script>",
+    );
+    serde_json::from_str(json).unwrap_or_else(|e| panic!("the page's data: {e}"))
+}
+
+/// A replay's report tells the calls answered from the recording apart, and
+/// what was spent from what was only recorded (as `summary` splits it).
+#[test]
+fn the_data_tells_replayed_calls_and_their_cost_apart() {
+    let d = dir("report-replayed-data");
+    let log = write(&d, "replay.jsonl", &replay_log(S));
+    let html = d.join("replay.html");
+    report(&log, &html);
+    let data = page_data(&std::fs::read_to_string(&html).unwrap());
+    let session = &data["sessions"][0];
+    assert_eq!(
+        [
+            &session["cost"],
+            &session["spent"],
+            &session["replayedCost"]
+        ],
+        ["$0.0114", "$0.001", "$0.0104"]
+    );
+    let calls: Vec<(u64, bool)> = session["calls"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| (c[0].as_u64().unwrap(), c[13].as_bool().unwrap()))
+        .collect();
+    assert_eq!(
+        calls,
+        [(0, true), (1, true), (2, true), (3, true), (4, false)]
+    );
+    // A log without a replay: everything spent, nothing replayed.
+    let log = write(&d, "run.jsonl", &agent_log(S));
+    report(&log, &html);
+    let data = page_data(&std::fs::read_to_string(&html).unwrap());
+    let session = &data["sessions"][0];
+    assert_eq!(
+        [
+            &session["cost"],
+            &session["spent"],
+            &session["replayedCost"]
+        ],
+        ["$0.0104", "$0.0104", "$0"]
+    );
+    let calls = session["calls"].as_array().unwrap();
+    assert!(calls.iter().all(|c| c[13] == false), "{calls:?}");
 }
 
 /// The browser, if this machine has one.
@@ -857,5 +912,220 @@ fn zooming_by_hand_is_quick_with_10000_calls() {
     assert!(
         slowest < 300.0,
         "a zoom took {slowest} ms to draw: {frames:?}"
+    );
+}
+
+/// The header's items, as `label value` (tags removed).
+fn stats(dom: &str) -> Vec<String> {
+    between(dom, "<div class=\"stats\" id=\"stats\">", "</div>")
+        .split("</span>")
+        .map(|item| {
+            let mut text = String::new();
+            let mut in_tag = false;
+            for c in item.chars() {
+                match c {
+                    '<' => in_tag = true,
+                    '>' => in_tag = false,
+                    c if !in_tag => text.push(c),
+                    _ => {}
+                }
+            }
+            text
+        })
+        .filter(|t| !t.is_empty())
+        .collect()
+}
+
+/// Each row's seq, with whether it is tagged `replayed`, its bar striped and
+/// its cost dimmed as not spent.
+fn replayed_rows(dom: &str) -> Vec<(u64, bool, bool, bool)> {
+    let starts: Vec<usize> = dom
+        .match_indices("<div class=\"row grid")
+        .map(|m| m.0)
+        .collect();
+    starts
+        .iter()
+        .enumerate()
+        .map(|(k, &at)| {
+            let end = starts.get(k + 1).copied().unwrap_or(dom.len());
+            let row = &dom[at..end];
+            (
+                between(row, "data-seq=\"", "\"").parse().unwrap(),
+                row.contains("<span class=\"tag\">replayed</span>"),
+                row.contains(" replayed\" title=\""),
+                row.contains("class=\"num unspent\""),
+            )
+        })
+        .collect()
+}
+
+/// The header counts calls as `summary` does: errors (status `error`)
+/// always, panicked and cancelled calls apart when there are any.
+#[test]
+fn the_header_counts_calls_as_summary_does() {
+    let Some(exe) = chromium() else {
+        eprintln!("SKIPPED: no Chromium at /usr/bin/chromium");
+        return;
+    };
+    let d = dir("report-counts");
+    let log = write(&d, "run.jsonl", &agent_log(S));
+    let html = d.join("run.html");
+    report(&log, &html);
+    let page = dom(&exe, &d, &html, "");
+    assert_eq!(
+        stats(&page),
+        [
+            "session 7f3a9c2e5b1d4f60 (agent)",
+            "started 2026-12-03 19:00:00.000000 UTC",
+            "span 1.80 s",
+            "calls 8",
+            "errors 2",
+            "panicked 1",
+            "cancelled 1",
+            "total cost $0.0104",
+            "end ended"
+        ]
+    );
+    // In their statuses' colours, as summary paints them.
+    for (what, n, status) in [("errors", 2, 1), ("panicked", 1, 2), ("cancelled", 1, 3)] {
+        let item = format!("<span>{what} <b class=\"st-{status}\">{n}</b></span>");
+        assert!(page.contains(&item), "no {item}");
+    }
+    // Nothing replayed: no call is tagged, and the legend has no replayed key.
+    assert!(replayed_rows(&page)
+        .iter()
+        .all(|r| *r == (r.0, false, false, false)));
+    assert!(page.contains("<span id=\"legend-replayed\" hidden=\"\">"));
+    assert!(page.contains("<span id=\"chartlabel\">cumulative cost → $0.0104</span>"));
+
+    // A session without a panic or a cancelled call shows only its errors.
+    let two = [
+        header("aaaa1111bbbb2222", "one", 1, 0),
+        call(
+            "aaaa1111bbbb2222",
+            0,
+            None,
+            "search",
+            "{}",
+            "null",
+            "ok",
+            None,
+            10,
+            "2",
+            "0.01",
+        ),
+        call(
+            "aaaa1111bbbb2222",
+            1,
+            None,
+            "fetch",
+            "{}",
+            "null",
+            "ok",
+            None,
+            3_000,
+            "5",
+            "0",
+        ),
+    ]
+    .join("\n");
+    let two = write(&d, "ok.jsonl", &two);
+    report(&two, &html);
+    let page = dom(&exe, &d, &html, "");
+    assert_eq!(
+        stats(&page)[3..],
+        [
+            "calls 2",
+            "errors 0",
+            "total cost $0.01",
+            "end no end line (crashed or still running)"
+        ]
+    );
+}
+
+/// What `calls` and `show` say of a replayed call, the page says too: its
+/// row is tagged, its bar striped (its duration is the recorded one), its
+/// cost dimmed; the header splits the cost into spent and replayed.
+#[test]
+fn replayed_calls_are_marked_and_their_cost_not_spent() {
+    let Some(exe) = chromium() else {
+        eprintln!("SKIPPED: no Chromium at /usr/bin/chromium");
+        return;
+    };
+    let d = dir("report-replayed");
+    let log = write(&d, "replay.jsonl", &replay_log(S));
+    let html = d.join("replay.html");
+    report(&log, &html);
+    let page = dom(&exe, &d, &html, "#select=2");
+    assert_eq!(
+        stats(&page),
+        [
+            "session 7f3a9c2e5b1d4f60 (agent)",
+            "started 2026-12-03 19:00:00.000000 UTC",
+            "span 250.30 ms",
+            "calls 5",
+            "errors 1",
+            "replayed 4",
+            "total cost $0.0114",
+            "spent $0.001",
+            "replayed, not spent $0.0104",
+            "end ended"
+        ]
+    );
+    assert_eq!(
+        replayed_rows(&page),
+        [
+            (0, true, true, true),
+            (1, true, true, true),
+            (2, true, true, true),
+            (3, true, true, true),
+            (4, false, false, false)
+        ]
+    );
+    assert!(page.contains("<span id=\"legend-replayed\"><i class=\"replayed\"></i>replayed</span>"));
+    assert!(page.contains(
+        "<span id=\"chartlabel\">cumulative cost → $0.0114 ($0.0104 replayed, not spent)</span>"
+    ));
+    let panel = detail(&page);
+    assert!(panel.starts_with("#2 summarizeok"), "{panel}");
+    assert!(
+        panel.contains("cost$0.0004replayedyes: answered from the recording, not run (its cost and duration are the recorded ones)cumulative"),
+        "{panel}"
+    );
+    // A parent lists its replayed children as such.
+    let panel = detail(&dom(&exe, &d, &html, "#select=1"));
+    assert!(
+        panel.contains("nested calls (1)ok#2 summarize · 12.50 ms · $0.0004 · replayed"),
+        "{panel}"
+    );
+    // The live call is not marked replayed.
+    let panel = detail(&dom(&exe, &d, &html, "#select=4"));
+    assert!(!panel.contains("replayed"), "{panel}");
+    // `replayed` in the filter keeps the replayed calls.
+    let probe = probed(
+        &html,
+        "replay-probe.html",
+        r#"
+(function () {
+  var f = document.getElementById("filter");
+  f.value = "replayed";
+  f.dispatchEvent(new Event("input"));
+  document.getElementById("probe").textContent = JSON.stringify({
+    count: document.getElementById("count").textContent,
+    rows: Array.prototype.map.call(document.querySelectorAll(".row"), function (r) { return Number(r.dataset.seq); })
+  });
+})();
+"#,
+    );
+    let v = probe_result(&dom(&exe, &d, &probe, ""));
+    assert_eq!(v["count"], "4 of 5 calls");
+    assert_eq!(v["rows"], serde_json::json!([0, 1, 2, 3]));
+    screenshot(
+        &exe,
+        &d,
+        &html,
+        "#select=2",
+        WINDOW,
+        &d.join("report-replayed.png"),
     );
 }

@@ -8,7 +8,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use common::{agent_log, backstep, dir};
+use common::{agent_log, backstep, backstep_env, dir, ok_call};
 
 const S: &str = "7f3a9c2e5b1d4f60";
 const LIMIT: Duration = Duration::from_secs(30);
@@ -244,5 +244,70 @@ fn a_corrupt_line_stops_tail_with_its_place() {
     assert_eq!(
         r.stderr.replace(&path, "bad.jsonl"),
         "backstep: error: bad.jsonl:3: not a JSON record: EOF while parsing a value at line 1 column 15\n"
+    );
+}
+
+/// The tool column is as wide as the longest name read so far, at least 14
+/// columns, and at most what the terminal leaves: names are whole when
+/// there is room, cut (to 12 columns at least) when there is not.
+#[test]
+fn the_tool_column_follows_the_names_and_the_terminal() {
+    let long = "generate_image_variations"; // 25 columns
+    let log = [
+        ok_call(S, 0, None, "plan", "0"),
+        ok_call(S, 1, None, long, "0.01"),
+        ok_call(S, 2, None, "plan", "0"),
+    ]
+    .join("\n")
+        + "\n";
+    let tail = |columns: &str, args: &[&str], input: Option<&str>| {
+        let r = backstep_env(args, input, &[("COLUMNS", columns)]);
+        assert_eq!((r.code, r.stderr.as_str()), (0, ""));
+        r.stdout
+    };
+    // Lines printed as they come: 14 columns for `plan`, then the column
+    // widens for the long name, and stays so.
+    let wide = "\
+19:00:00.000      0     -  plan            ok          1.00 ms   $0           {}
+19:00:00.000      1     -  generate_image_variations  ok          1.00 ms   $0.01        {}
+19:00:00.000      2     -  plan                       ok          1.00 ms   $0           {}
+";
+    assert_eq!(tail("100", &["tail", "-", "-n", "all"], Some(&log)), wide);
+    // The names already in the file set the width, printed or not.
+    let d = dir("tail-tool-column");
+    let path = common::write(&d, "long.jsonl", &log);
+    assert_eq!(
+        tail("100", &["tail", &path, "-n", "1", "--max-calls", "1"], None),
+        "19:00:00.000      2     -  plan                       ok          1.00 ms   $0           {}\n"
+    );
+    // 80 columns leave 12 for the names (and 8 for the inputs).
+    assert_eq!(
+        tail("80", &["tail", "-", "-n", "all"], Some(&log)),
+        "\
+19:00:00.000      0     -  plan          ok          1.00 ms   $0           {}
+19:00:00.000      1     -  generate_im…  ok          1.00 ms   $0.01        {}
+19:00:00.000      2     -  plan          ok          1.00 ms   $0           {}
+"
+    );
+    // In a replay's log, the `replayed` mark takes its room from the names.
+    let replay = [
+        common::replayed(ok_call(S, 0, None, long, "0.01")),
+        ok_call(S, 1, None, "plan", "0"),
+    ]
+    .join("\n")
+        + "\n";
+    assert_eq!(
+        tail("100", &["tail", "-", "-n", "all"], Some(&replay)),
+        "\
+19:00:00.000      0     -  generate_image_va…  ok          1.00 ms   $0.01        replayed  {}
+19:00:00.000      1     -  plan                ok          1.00 ms   $0           {}
+"
+    );
+    assert_eq!(
+        tail("120", &["tail", "-", "-n", "all"], Some(&replay)),
+        "\
+19:00:00.000      0     -  generate_image_variations  ok          1.00 ms   $0.01        replayed  {}
+19:00:00.000      1     -  plan                       ok          1.00 ms   $0           {}
+"
     );
 }

@@ -284,3 +284,89 @@ pub fn looping_log(dir: &Path, session: &str, leaf_parent: u64) -> String {
     ];
     write(dir, "loop.jsonl", &(lines.join("\n") + "\n"))
 }
+
+/// Marks a call line as answered from a recording, as the recorder does.
+pub fn replayed(line: String) -> String {
+    line.replacen(
+        r#""thread":"main"}"#,
+        r#""thread":"main","replayed":true}"#,
+        1,
+    )
+}
+
+/// A replay: four calls answered from the recording (their recorded costs
+/// $0.0104 in all, their recorded durations far longer than the replay's
+/// 1 ms), and one `live` tool that ran and cost $0.001.
+pub fn replay_log(session: &str) -> String {
+    let s = session;
+    let lines = [
+        header(s, "agent", 5151, 0),
+        replayed(call(
+            s,
+            0,
+            None,
+            "plan",
+            r#"{"goal":"audit"}"#,
+            r#"["b.rs"]"#,
+            "ok",
+            None,
+            100,
+            "1.25",
+            "0",
+        )),
+        replayed(call(
+            s,
+            2,
+            Some(1),
+            "summarize",
+            r#"{"path":"./b.rs"}"#,
+            r#""b""#,
+            "ok",
+            None,
+            210,
+            "12.5",
+            "0.0004",
+        )),
+        replayed(call(
+            s,
+            1,
+            None,
+            "analyze",
+            r#"{"path":"./b.rs"}"#,
+            r#"{"lines":1}"#,
+            "ok",
+            None,
+            200,
+            "13.75",
+            "0",
+        )),
+        replayed(call(
+            s,
+            3,
+            None,
+            "search",
+            r#"{"query":"rust"}"#,
+            "null",
+            "error",
+            Some("rate limited"),
+            300,
+            "250",
+            "0.01",
+        )),
+        call(
+            s,
+            4,
+            None,
+            "clock",
+            "{}",
+            r#""19:00""#,
+            "ok",
+            None,
+            400,
+            "0.1",
+            "0.001",
+        ),
+        end(s, 1_000, 5, 1, 0, 0, "0.0114"),
+    ];
+    lines.join("\n") + "\n"
+}
