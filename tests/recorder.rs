@@ -252,14 +252,26 @@ fn child() {
                 echo(&echo_text(i, sizes[i % sizes.len()]));
             }
             expect(&[(41, 700, "other"), (42, 0, "child"), (43, 5000, "child")]);
-            // A new session: the id a pushed-out record held is not used again.
-            let guard = backstep::init().memory_limit(3).install();
+            // A new session, with room for one more call: the calls stay in
+            // order (memory was a ring starting mid-way), and the id a
+            // pushed-out record held is not used again.
+            let guard = backstep::init().memory_limit(4).install();
             echo(&echo_text(44, 3));
+            echo(&echo_text(45, 3));
             let log = backstep::log();
-            assert_eq!(log.len(), 3);
-            let last = log.iter().last().unwrap();
-            assert_eq!(last.session(), guard.session_id());
-            assert_ne!(log.iter().next().unwrap().session(), guard.session_id());
+            let texts: Vec<String> = log.iter().map(|c| c.input("text").unwrap()).collect();
+            let want: Vec<String> = [(42, 0), (43, 5000), (44, 3), (45, 3)]
+                .iter()
+                .map(|&(i, n)| echo_text(i, n))
+                .collect();
+            let numbers: Vec<&str> = texts.iter().map(|t| &t[..t.find(':').unwrap()]).collect();
+            assert_eq!(numbers, ["42", "43", "44", "45"]);
+            assert!(texts == want, "the texts of the calls differ");
+            let sessions: Vec<bool> = log
+                .iter()
+                .map(|c| c.session() == guard.session_id())
+                .collect();
+            assert_eq!(sessions, [false, false, true, true]);
         }
         // The same calls streamed to a file twice: keeping no call in
         // memory (`memory_limit(0)`), then keeping every call.

@@ -158,6 +158,10 @@ impl Totals {
 struct Memory {
     sessions: Vec<Session>,
     calls: std::collections::VecDeque<Call>,
+    /// Where in `calls` the oldest call is, once a memory limit is reached
+    /// and each new call takes the oldest one's place: `calls` is then a
+    /// ring, whose order starts here. `0` otherwise.
+    oldest: usize,
     /// Keep only the newest this many calls (`BACKSTEP_MEMORY`, `memory_limit`).
     limit: Option<usize>,
     /// With a limit, the calls whose line the log file did not take (it
@@ -426,6 +430,7 @@ pub(crate) fn recorder() -> &'static Recorder {
             memory: Mutex::new(Memory {
                 sessions: vec![session.clone()],
                 calls: std::collections::VecDeque::new(),
+                oldest: 0,
                 limit,
                 unwritten: Vec::new(),
                 totals: Totals {
@@ -723,12 +728,12 @@ impl Recorder {
                 if mem.calls.capacity() > limit {
                     mem.calls.shrink_to(limit); // once: see below
                 }
-                // The oldest call's slot takes the new one, which then turns
-                // to the back (when the deque is exactly full, the turn
-                // moves nothing).
-                if let Some(oldest) = mem.calls.front_mut() {
+                // The oldest call's place takes the new one, and the next
+                // oldest is the one after it.
+                let at = mem.oldest;
+                if let Some(oldest) = mem.calls.get_mut(at) {
                     std::mem::swap(oldest, call);
-                    mem.calls.rotate_left(1);
+                    mem.oldest = (at + 1) % mem.calls.len();
                 }
             }
             _ => mem.calls.extend(slot.take()),
@@ -794,6 +799,9 @@ impl Recorder {
     fn set_memory_limit(&self, limit: Option<usize>) {
         let mut mem = lock(&self.memory);
         mem.limit = limit;
+        // The calls in order again: new ones go to the back from now on.
+        let oldest = std::mem::take(&mut mem.oldest);
+        mem.calls.rotate_left(oldest);
         if let Some(limit) = limit {
             let over = mem.calls.len().saturating_sub(limit);
             // The oldest go now, not as later calls come in (with `0`,
@@ -946,7 +954,13 @@ impl Recorder {
 
     fn snapshot(&self) -> Log {
         let mem = lock(&self.memory);
-        let calls = mem.unwritten.iter().chain(&mem.calls).cloned().collect();
+        let calls = mem
+            .unwritten
+            .iter()
+            .chain(mem.calls.range(mem.oldest..))
+            .chain(mem.calls.range(..mem.oldest))
+            .cloned()
+            .collect();
         Log::from_parts(mem.sessions.clone(), calls)
     }
 }
