@@ -588,6 +588,40 @@ fn value_that_fails_to_serialize_is_recorded_as_a_note() {
 // Panics
 // ---------------------------------------------------------------------------
 
+/// An output whose `Serialize` panics after writing part of it.
+struct HalfSerialized(u32);
+
+impl Serialize for HalfSerialized {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeSeq as _;
+        let mut seq = s.serialize_seq(None)?;
+        seq.serialize_element(&self.0)?;
+        panic!("serializing {} failed", self.0);
+    }
+}
+
+#[backstep::tool]
+fn panic_in_output_serialize(i: u32) -> HalfSerialized {
+    HalfSerialized(i)
+}
+
+#[test]
+fn an_output_that_panics_while_serialized_leaves_nothing_in_the_record() {
+    assert!(std::panic::catch_unwind(|| panic_in_output_serialize(7)).is_err());
+    let call = only("panic_in_output_serialize");
+    assert_panicked(&call, json!({ "i": 7 }), "serializing 7 failed");
+    // The record's JSON is whole, so its line in a log reads back.
+    assert_eq!(call.inputs_json(), r#"{"i":7}"#);
+    let mut text = Vec::new();
+    backstep::log().write_jsonl(&mut text).unwrap();
+    let back = backstep::Log::from_jsonl(std::str::from_utf8(&text).unwrap()).unwrap();
+    let read = back.get(call.seq()).unwrap();
+    assert_eq!(
+        (read.inputs_json(), read.output_json()),
+        (r#"{"i":7}"#, "null")
+    );
+}
+
 #[backstep::tool]
 fn panic_str(n: u8) -> u8 {
     if n > 0 {

@@ -66,6 +66,7 @@ fn pooled_box(start: Instant) -> Box<Inflight> {
             scope: None,
             thread: None,
             session: None,
+            output_from: None,
         })
     })
 }
@@ -102,6 +103,7 @@ fn recycle(mut b: Box<Inflight>) {
     b.served = None;
     b.error_json = None;
     b.in_log = false;
+    b.output_from = None;
     *b.added.get_mut() = 0;
     *b.previous.get_mut() = std::ptr::null_mut();
     *b.entered.get_mut() = false;
@@ -222,6 +224,10 @@ struct Inflight {
     /// The session's id, when the box holds one: from the record its last
     /// call pushed out of memory, or the id its last line was written with.
     session: Option<Arc<str>>,
+    /// Where the output starts in `inputs` while it is being serialized
+    /// there: a `Serialize` impl that panics leaves it half written, and a
+    /// call recorded then (panicked) must not take it for its inputs.
+    output_from: Option<usize>,
 }
 
 impl Inflight {
@@ -395,6 +401,12 @@ impl Active {
             (Status::Error, None, Some(inner)) => inner.error_json.take(),
             (_, output, _) => output,
         };
+        if let Some(inner) = &mut *self.inner {
+            // An output half serialized when its `Serialize` panicked.
+            if let Some(at) = inner.output_from.take() {
+                inner.inputs.truncate(at);
+            }
+        }
         let output = output.as_deref().map(str::as_bytes);
         self.complete_json(status, Output::Given(output), error);
     }
@@ -735,7 +747,9 @@ impl Active {
                 inner.inputs.extend_from_slice(b"{}");
             }
             let split = inner.inputs.len();
+            inner.output_from = Some(split);
             write_json(&mut inner.inputs, output);
+            inner.output_from = None;
             self.complete_json(Status::Ok, Output::Appended(split), None);
         }
     }
