@@ -183,9 +183,11 @@ pub(crate) struct Recorder {
     skip_replayed: AtomicBool,
     /// Mirror of `memory.limit == Some(0)`, read without its lock.
     keeps_none: AtomicBool,
-    /// Mirror of `memory.limit` being `Some(n)` with `n > 0`: a call's
-    /// buffer can become its record (see [`Recorder::record`]).
-    bounded: AtomicBool,
+    /// Memory holds as many calls as its limit (`n > 0`) allows, so each new
+    /// call takes the oldest one's place: a call's buffer can then become its
+    /// record (see [`Recorder::record`]). Set by `record`, cleared when the
+    /// limit changes.
+    full: AtomicBool,
     replay: RwLock<Option<Arc<Replayer>>>,
     on_divergence: RwLock<Option<DivergenceHook>>,
     memory: Mutex<Memory>,
@@ -426,7 +428,7 @@ pub(crate) fn recorder() -> &'static Recorder {
             file_generation: AtomicU64::new(0),
             skip_replayed: AtomicBool::new(false),
             keeps_none: AtomicBool::new(limit == Some(0)),
-            bounded: AtomicBool::new(limit.is_some_and(|n| n > 0)),
+            full: AtomicBool::new(false),
             memory: Mutex::new(Memory {
                 sessions: vec![session.clone()],
                 calls: std::collections::VecDeque::new(),
@@ -728,6 +730,11 @@ impl Recorder {
                 if mem.calls.capacity() > limit {
                     mem.calls.shrink_to(limit); // once: see below
                 }
+                // A load first: a store on every call would take the cache
+                // line from the threads that read it.
+                if !self.full.load(Ordering::Relaxed) {
+                    self.full.store(true, Ordering::Relaxed);
+                }
                 // The oldest call's place takes the new one, and the next
                 // oldest is the one after it.
                 let at = mem.oldest;
@@ -740,11 +747,12 @@ impl Recorder {
         }
     }
 
-    /// Whether memory keeps only the newest *n* > 0 calls: a finished call's
-    /// buffer can then become its record, as the record it pushes out gives
-    /// its own to the next call.
-    pub(crate) fn bounded(&self) -> bool {
-        self.bounded.load(Ordering::Relaxed)
+    /// Whether memory holds all the calls its limit (*n* > 0) allows: a
+    /// finished call's buffer can then become its record, as the record it
+    /// pushes out gives its own to the next call. (Until then, or keeping
+    /// every call, a record is a copy of exactly its JSON's size.)
+    pub(crate) fn full(&self) -> bool {
+        self.full.load(Ordering::Relaxed)
     }
 
     /// Whether a finished call must be made a [`Call`] and go to
@@ -810,12 +818,12 @@ impl Recorder {
             // And the room they took (with `0`, `record` never shrinks it).
             mem.calls.shrink_to(limit);
             self.keeps_none.store(limit == 0, Ordering::Relaxed);
-            self.bounded.store(limit > 0, Ordering::Relaxed);
+            self.full.store(false, Ordering::Relaxed);
             drop(mem);
             drop(gone);
         } else {
             self.keeps_none.store(false, Ordering::Relaxed);
-            self.bounded.store(false, Ordering::Relaxed);
+            self.full.store(false, Ordering::Relaxed);
         }
     }
 
@@ -1180,8 +1188,9 @@ impl Builder {
     /// one sets another (`usize::MAX` keeps every call again). Once memory
     /// is full, a call's record is the buffer it was serialized into, and
     /// the record it pushes out becomes the next call's buffer: no
-    /// allocation or copy per call, for at most about twice each record's
-    /// JSON in memory (keeping every call, a record is its JSON's size).
+    /// allocation or copy per call, for at most an eighth more than each
+    /// record's JSON (and 64 bytes) in memory; before memory is full, and
+    /// keeping every call, a record is its JSON's size.
     ///
     /// `0` keeps none: each call's line is written to the log file straight
     /// from the buffer its inputs and output were serialized into, without

@@ -71,11 +71,13 @@ fn pooled_box(start: Instant) -> Box<Inflight> {
     })
 }
 
-/// A call's buffer as the record memory keeps: given back what is over
-/// twice its JSON (and 64 bytes), so that a buffer grown by a large call
-/// does not hold that room in memory when a small call's record.
+/// A call's buffer as the record memory keeps: given back what is over an
+/// eighth more than its JSON (and 64 bytes). A buffer doubles as it grows,
+/// so a large output's would otherwise hold twice its size, and one grown by
+/// a large call would hold that room as a small call's record. (Shrinking
+/// is done in place: no copy.)
 fn trimmed(mut json: Vec<u8>) -> Vec<u8> {
-    if json.capacity() > 2 * json.len() + 64 {
+    if json.capacity() > json.len() + json.len() / 8 + 64 {
         json.shrink_to_fit();
     }
     json
@@ -83,13 +85,22 @@ fn trimmed(mut json: Vec<u8>) -> Vec<u8> {
 
 /// Keeps in a finished call's box what the record its call pushed out of
 /// memory can give the next call: its buffer (`json`), when the call's own
-/// became the record, and its session id and thread name, which the next
-/// call uses when they are still this thread's (`begin`,
+/// (of `used` bytes) became the record, and its session id and thread name,
+/// which the next call uses when they are still this thread's (`begin`,
 /// `session_id_reusing`).
-fn reuse(b: &mut Inflight, json: String, session: Arc<str>, thread: Arc<str>) {
-    if b.inputs.capacity() == 0 && json.capacity() <= 1 << 20 {
-        b.inputs = json.into_bytes();
-        b.inputs.clear();
+///
+/// A buffer far larger than the call needed (another thread's large call)
+/// is freed instead: the box would hold it for as long as its thread lives,
+/// as it calls tools whose records are copies (errors, panics, no output).
+fn reuse(b: &mut Inflight, json: String, used: usize, session: Arc<str>, thread: Arc<str>) {
+    if b.inputs.capacity() == 0 {
+        if json.capacity() <= (2 * used).max(4096) {
+            b.inputs = json.into_bytes();
+            b.inputs.clear();
+        } else {
+            drop(json);
+            b.inputs = Vec::with_capacity(used);
+        }
     }
     b.session = Some(session);
     b.thread = Some(thread);
@@ -434,11 +445,10 @@ impl Active {
             unwritten = true;
         }
         let (json, split) = match output {
-            // With a memory limit, the buffer itself: the record it pushes
-            // out gives the box a buffer back (below), so a call allocates
-            // and copies nothing once memory is full. Trimmed when over
-            // twice the JSON, so that memory holds at most about that.
-            Output::Appended(split) if r.bounded() => {
+            // Memory full: the buffer itself. The record it pushes out gives
+            // the box a buffer back (below), so a call allocates and copies
+            // nothing.
+            Output::Appended(split) if r.full() => {
                 (trimmed(std::mem::take(&mut inner.inputs)), split)
             }
             // Else inputs and output in one allocation of exactly their size.
@@ -461,6 +471,7 @@ impl Active {
         // UTF-8) and ASCII punctuation.
         let json = unsafe { String::from_utf8_unchecked(json) };
         debug_assert!(json.is_char_boundary(split));
+        let json_len = json.len();
         let session = r.session_id_reusing(inner.session.take());
         // Moved, not cloned: one reference count change less.
         let thread = inner.thread.take().unwrap_or_else(|| "".into());
@@ -502,7 +513,7 @@ impl Active {
             ..
         }) = call
         {
-            reuse(&mut inner, json, session, thread);
+            reuse(&mut inner, json, json_len, session, thread);
         }
         recycle(inner);
     }
@@ -1158,24 +1169,56 @@ pub fn unreachable<T>() -> T {
 
 #[cfg(test)]
 mod tests {
-    use super::trimmed;
+    use super::{pooled_box, reuse, trimmed};
+    use std::sync::Arc;
+    use std::time::Instant;
 
     #[test]
-    fn a_record_holds_at_most_about_twice_its_json() {
+    fn a_record_holds_at_most_an_eighth_more_than_its_json() {
         let mut big = Vec::with_capacity(70_000);
         big.extend_from_slice(b"{\"text\":\"short\"}\"ok\"");
         let json = trimmed(big);
         assert_eq!(json, b"{\"text\":\"short\"}\"ok\"");
         assert!(
-            json.capacity() <= 2 * json.len() + 64,
+            json.capacity() <= json.len() + json.len() / 8 + 64,
             "{}",
             json.capacity()
         );
         // Room within that is kept: the buffer is not copied.
         let mut room = Vec::with_capacity(512);
-        room.extend_from_slice(&[b'x'; 300]);
+        room.extend_from_slice(&[b'x'; 450]);
         let ptr = room.as_ptr();
         let json = trimmed(room);
         assert_eq!((json.capacity(), json.as_ptr()), (512, ptr));
+    }
+
+    #[test]
+    fn a_box_takes_the_buffer_pushed_out_only_when_near_the_size_it_needs() {
+        let names = || -> (Arc<str>, Arc<str>) { ("session".into(), "thread".into()) };
+        let mut b = pooled_box(Instant::now());
+        // Its own buffer became the record: it takes the one pushed out.
+        b.inputs = Vec::new();
+        let near = String::with_capacity(700);
+        let ptr = near.as_ptr();
+        let (session, thread) = names();
+        reuse(&mut b, near, 450, session, thread);
+        assert_eq!((b.inputs.as_ptr(), b.inputs.capacity()), (ptr, 700));
+        assert_eq!(b.session.as_deref(), Some("session"));
+        assert_eq!(b.thread.as_deref(), Some("thread"));
+        // Another thread's large call's buffer: freed, and a buffer of the
+        // size this thread's call needed instead.
+        b.inputs = Vec::new();
+        let (session, thread) = names();
+        reuse(&mut b, String::with_capacity(500_000), 450, session, thread);
+        assert!(
+            (450..4096).contains(&b.inputs.capacity()),
+            "{}",
+            b.inputs.capacity()
+        );
+        // Its own buffer is still there (its record was a copy): kept.
+        let own = b.inputs.as_ptr();
+        let (session, thread) = names();
+        reuse(&mut b, String::with_capacity(700), 450, session, thread);
+        assert_eq!(b.inputs.as_ptr(), own);
     }
 }
