@@ -22,17 +22,14 @@ fn clock_ms(t: std::time::SystemTime) -> String {
 
 /// Columns of a cost before its decimal point (`$12`, `-$0`), and from it on
 /// (`.0065318`): `tail` prints a line at a time, so the point is put in a
-/// fixed column, as the tables line it up. Longer costs push the line on.
+/// fixed column, as the tables line it up. Longer costs push the line on,
+/// or, where the line would not fit the terminal, take room from the tool
+/// name (see [`Follower::tool_column`]).
 const COST_WHOLE: usize = 3;
 const COST_FRACTION: usize = 9;
 
 /// The mark of a call answered from a recording, and its gap.
 const MARK: &str = "replayed  ";
-
-/// Columns of a call line besides its tool name, inputs and mark: the time
-/// (12), seq and parent (5 each), the status (10, its gap included), the
-/// duration (9), the cost, and the gaps between them.
-const FIXED: usize = 12 + 2 + 5 + 1 + 5 + 2 + 2 + 10 + 9 + 2 + COST_WHOLE + COST_FRACTION + 2;
 
 /// The narrowest the tool column is while the terminal has room: the width
 /// it had before it followed the names. Short names then leave room for a
@@ -82,56 +79,73 @@ enum Next {
 }
 
 impl Follower<'_> {
-    /// The width of the tool column. Someone watching an agent wants columns
-    /// that stay put, and names whole when the terminal has room, so it is
-    /// the longest name read so far — in the whole file when tail starts,
-    /// not only in the last lines it prints, so that the names of the
-    /// calls to come are mostly known — and at least [`TOOL_COLUMNS`]. It
-    /// only grows: a longer name than any before widens it from that line
-    /// on (lines already printed cannot change), and it never narrows back.
-    /// It stops where the line would leave the inputs less than
-    /// [`out::MIN_TEXT`] columns (and a replayed call its mark, once the log
-    /// has one), as the tables do, but it is never narrower than
-    /// [`out::MIN_NAME`]: on a terminal too narrow for that, the line is
-    /// wider.
-    fn tool_column(&self) -> usize {
-        let mark = if self.replayed.is_empty() {
-            0
-        } else {
-            MARK.len()
-        };
+    /// The width of the tool column on a line whose other fields (time,
+    /// seq, parent, status, duration, cost, their gaps, and the room kept
+    /// for the `replayed` mark) take `others` columns.
+    ///
+    /// Someone watching an agent wants columns that stay put, and names
+    /// whole when the terminal has room. So the column is as wide as the
+    /// longest name read so far — in the whole file when tail starts, not
+    /// only in the last lines it prints, so that the names of the calls to
+    /// come are mostly known — and at least [`TOOL_COLUMNS`]. It widens as
+    /// longer names arrive (lines already printed cannot change); shorter
+    /// names do not narrow it.
+    ///
+    /// It narrows only where a line would otherwise not fit the terminal,
+    /// leaving its inputs [`out::MIN_TEXT`] columns as the tables do: on a
+    /// line whose numbers outgrow their usual widths (a seq or parent past
+    /// 99999, a cost of $1000 or more or of more than 8 decimals: numbers
+    /// are never cut), and, once the log has a replayed call, on every line by
+    /// the room the `replayed` mark takes, so that replayed and live calls
+    /// line up. Such a line takes the columns it needs from the name: a wider
+    /// seq or parent leaves the status and what follows it in place, a wider
+    /// cost its decimal point. The next line with the usual widths has the
+    /// whole column again. A name keeps [`out::MIN_NAME`] columns even so: on
+    /// a terminal too narrow for that, the line is wider.
+    fn tool_column(&self, others: usize) -> usize {
         let room = self
             .width
-            .saturating_sub(FIXED + mark + out::MIN_TEXT)
+            .saturating_sub(others + out::MIN_TEXT)
             .max(out::MIN_NAME);
         self.longest_tool.max(TOOL_COLUMNS).min(room)
     }
 
     fn format_call(&self, c: &Call) -> String {
-        let status = format!("{:<10}", c.status().as_str());
-        let tool = self.tool_column();
         let parent = c
             .parent()
             .map_or_else(|| "-".to_string(), |p| p.to_string());
-        let head = format!(
-            "{}  {:>5} {:>5}  {}  ",
+        let numbers = format!(
+            "{}  {:>5} {:>5}  ",
             clock_ms(c.started_at()),
             c.seq(),
-            parent,
-            out::pad_right(&out::shorten(&out::one_line(c.tool()), tool), tool),
+            parent
         );
+        let status = format!("{:<10}", c.status().as_str());
         let figures = format!(
             "{:>9}  {}  ",
             out::duration(c.duration()),
             decimal_cost(&c.cost().to_string())
         );
+        // A call answered from a recording: it did not run, and its cost
+        // and duration are the recorded ones. Once the log has one, every
+        // line keeps room for the mark, so that the columns line up.
+        let mark = if c.replayed() { MARK } else { "" };
+        let reserved = if c.replayed() || !self.replayed.is_empty() {
+            MARK.len()
+        } else {
+            0
+        };
+        let others =
+            out::text_width(&numbers) + 2 + status.len() + out::text_width(&figures) + reserved;
+        let tool = self.tool_column(others);
+        let head = format!(
+            "{numbers}{}  ",
+            out::pad_right(&out::shorten(&out::one_line(c.tool()), tool), tool),
+        );
         let mut rest = out::one_line(c.inputs_json());
         if let Some(e) = c.error() {
             rest = format!("{rest}  {}", out::one_line(e));
         }
-        // A call answered from a recording: it did not run, and its cost
-        // and duration are the recorded ones.
-        let mark = if c.replayed() { MARK } else { "" };
         let used = out::text_width(&head) + status.len() + out::text_width(&figures) + mark.len();
         let rest = out::shorten(&rest, self.width.saturating_sub(used).max(out::MIN_TEXT));
         format!(

@@ -1129,3 +1129,86 @@ fn replayed_calls_are_marked_and_their_cost_not_spent() {
         &d.join("report-replayed.png"),
     );
 }
+
+/// The lines a value of the detail panel takes, as laid out, and whether
+/// anything sticks out of the panel.
+const WRAP_PROBE: &str = r##"
+(function () {
+  var out;
+  try {
+    var cell = function (label) {
+      var tds = document.querySelectorAll("#detail td.v");
+      for (var k = 0; k < tds.length; k++) if (tds[k].previousSibling.textContent === label) return tds[k];
+      throw new Error("no " + label + " in the panel");
+    };
+    // The text of each line the cell's text is laid out in, by the top of
+    // each character's box.
+    var lines = function (td) {
+      var text = td.firstChild, got = [], top = null, range = document.createRange();
+      for (var i = 0; i < text.data.length; i++) {
+        range.setStart(text, i);
+        range.setEnd(text, i + 1);
+        var r = range.getClientRects();
+        if (r.length && (top === null || r[0].top > top + 1)) { got.push(""); top = r[0].top; }
+        got[got.length - 1] += text.data.charAt(i);
+      }
+      return got;
+    };
+    var td = cell("replayed"), aside = document.getElementById("detail");
+    out = {
+      replayed: lines(td),
+      thread: lines(cell("thread")),
+      wordBreak: getComputedStyle(td).wordBreak,
+      overflows: aside.scrollWidth > aside.clientWidth
+    };
+  } catch (e) {
+    out = { error: String(e) };
+  }
+  document.getElementById("probe").textContent = JSON.stringify(out);
+})();
+"##;
+
+/// The detail panel's prose (what a replayed call is) wraps between words;
+/// a long name without spaces (a thread's) is still broken to fit the panel.
+#[test]
+fn the_detail_panel_wraps_prose_between_words() {
+    let Some(exe) = chromium() else {
+        eprintln!("SKIPPED: no Chromium at /usr/bin/chromium");
+        return;
+    };
+    let d = dir("report-wrap");
+    let thread = "thread_pool_worker_0123456789abcdef0123456789abcdef0123456789";
+    let log = replay_log(S).replacen(r#""thread":"main""#, &format!(r#""thread":"{thread}""#), 1);
+    // The first call of the log: #0, replayed.
+    assert!(log.contains(thread));
+    let log = write(&d, "replay.jsonl", &log);
+    let html = d.join("replay.html");
+    report(&log, &html);
+    let probe = probed(&html, "wrap-probe.html", WRAP_PROBE);
+    // Beside the calls the panel is 390 pixels wide: the values wrap. In a
+    // narrower window it is below them, as wide as the window.
+    for (size, wraps) in [(WINDOW, true), (NARROW, false)] {
+        let v = probe_result(&dom_at(&exe, &d, &probe, "#select=0", size));
+        let lines: Vec<&str> = v["replayed"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|l| l.as_str().unwrap())
+            .collect();
+        // Its lines are each broken after a space (kept on the line).
+        assert_eq!(lines.len() > 1, wraps, "{v}");
+        assert_eq!(
+            lines.concat(),
+            "yes: answered from the recording, not run (its cost and duration are the recorded ones)"
+        );
+        for l in &lines[..lines.len() - 1] {
+            assert!(l.ends_with(' '), "a word cut at the end of {l:?}: {v}");
+        }
+        assert_ne!(v["wordBreak"], "break-all", "{v}");
+        // The thread's name, wider than the panel beside the calls, is
+        // broken where it must be.
+        let thread_lines = v["thread"].as_array().unwrap();
+        assert_eq!(thread_lines.len() > 1, wraps, "{v}");
+        assert_eq!(v["overflows"], false, "{v}");
+    }
+}

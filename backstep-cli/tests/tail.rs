@@ -311,3 +311,125 @@ fn the_tool_column_follows_the_names_and_the_terminal() {
 "
     );
 }
+
+/// Columns a line takes on a terminal (`µs` is one).
+fn columns(line: &str) -> usize {
+    line.chars().count()
+}
+
+/// Numbers wider than the columns a line keeps for them (a seq or parent
+/// past 99999, a cost of $1000 or more) take their room from the tool name
+/// when it is as wide as the terminal lets it be: the line still fits, and
+/// no number is cut.
+#[test]
+fn wide_numbers_take_their_room_from_the_name() {
+    let inputs = r#"{"query":"unpaid invoices for november 2026"}"#;
+    let line = |seq: u64, parent: Option<u64>, tool: &str, cost: &str| {
+        common::call(
+            S, seq, parent, tool, inputs, "null", "ok", None, 0, "1", cost,
+        )
+    };
+    let log = [
+        common::header(S, "agent", 4242, 0),
+        line(
+            99_998,
+            None,
+            "fetch_customer_invoices_from_billing_api",
+            "0",
+        ),
+        line(100_000, None, "search", "0"),
+        line(1_234_567, Some(1_234_566), "search", "0"),
+        line(99_999, None, "search", "1234.5"),
+        line(2, None, "search", "0"),
+        common::end(S, 1_000, 5, 0, 0, 0, "1234.5"),
+    ]
+    .join("\n")
+        + "\n";
+    let d = dir("tail-wide-numbers");
+    let path = common::write(&d, "wide.jsonl", &log);
+    let r = backstep(
+        &[
+            "tail",
+            &path,
+            "-n",
+            "all",
+            "--until-end",
+            "--color",
+            "never",
+        ],
+        None,
+    );
+    assert_eq!((r.code, r.stderr.as_str()), (0, ""));
+    // A wider seq or parent takes its columns from the name, so the status
+    // stays put; a wider cost too, so its decimal point stays put (the
+    // status and duration before it move left). The inputs start in one
+    // column throughout.
+    assert_eq!(
+        r.stdout,
+        "\
+19:00:00.000  ── session 7f3a9c2e5b1d4f60 (agent) started, pid 4242
+19:00:00.000  99998     -  fetch_customer_invoices_fro…  ok          1.00 ms   $0           {\"query…
+19:00:00.000  100000     -  search                       ok          1.00 ms   $0           {\"query…
+19:00:00.000  1234567 1234566  search                    ok          1.00 ms   $0           {\"query…
+19:00:00.000  99999     -  search                      ok          1.00 ms  $1234.5         {\"query…
+19:00:00.000      2     -  search                        ok          1.00 ms   $0           {\"query…
+19:00:00.001  ── session 7f3a9c2e5b1d4f60 ended: 5 calls (5 ok, 0 error, 0 panicked, 0 cancelled), $1234.5
+"
+    );
+    // (An end line is not cut: it is a sentence.)
+    for l in r.stdout.lines().filter(|l| !l.contains("── session")) {
+        assert!(columns(l) <= 100, "{} columns: {l}", columns(l));
+    }
+    // On a terminal too narrow for a 12-column name and 8 of inputs, the
+    // name keeps its 12 and the numbers are whole: the line is wider.
+    let r = backstep_env(
+        &["tail", &path, "-n", "3", "--until-end", "--color", "never"],
+        None,
+        &[("COLUMNS", "60")],
+    );
+    assert_eq!(
+        r.stdout,
+        "\
+19:00:00.000  99999     -  search        ok          1.00 ms  $1234.5         {\"query…
+19:00:00.000      2     -  search        ok          1.00 ms   $0           {\"query…
+19:00:00.001  ── session 7f3a9c2e5b1d4f60 ended: 5 calls (5 ok, 0 error, 0 panicked, 0 cancelled), $1234.5
+"
+    );
+}
+
+/// What someone watching an agent sees of the tool column: it widens as
+/// longer names arrive, and narrows only where a line would otherwise not
+/// fit the terminal: for that line, when its numbers outgrow their columns,
+/// and from the first replayed call on, by the room the `replayed` mark
+/// takes on every line.
+#[test]
+fn the_tool_column_narrows_only_where_a_line_would_not_fit() {
+    let long = "fetch_customer_invoices_from_billing_api"; // 40 columns
+    let log = [
+        ok_call(S, 0, None, "plan", "0"),
+        ok_call(S, 1, None, "search", "0"),
+        ok_call(S, 2, None, "generate_image_variations", "0"),
+        ok_call(S, 3, None, long, "0"),
+        ok_call(S, 4, None, "plan", "1234.5"),
+        ok_call(S, 5, None, "plan", "0"),
+        common::replayed(ok_call(S, 6, None, "plan", "0")),
+        ok_call(S, 7, None, "plan", "0"),
+    ]
+    .join("\n")
+        + "\n";
+    let r = backstep(&["tail", "-", "-n", "all"], Some(&log));
+    assert_eq!((r.code, r.stderr.as_str()), (0, ""));
+    assert_eq!(
+        r.stdout,
+        "\
+19:00:00.000      0     -  plan            ok          1.00 ms   $0           {}
+19:00:00.000      1     -  search          ok          1.00 ms   $0           {}
+19:00:00.000      2     -  generate_image_variations  ok          1.00 ms   $0           {}
+19:00:00.000      3     -  fetch_customer_invoices_fro…  ok          1.00 ms   $0           {}
+19:00:00.000      4     -  plan                        ok          1.00 ms  $1234.5         {}
+19:00:00.000      5     -  plan                          ok          1.00 ms   $0           {}
+19:00:00.000      6     -  plan                ok          1.00 ms   $0           replayed  {}
+19:00:00.000      7     -  plan                ok          1.00 ms   $0           {}
+"
+    );
+}
