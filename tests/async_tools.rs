@@ -150,6 +150,7 @@ on_both_runtimes!(
     cancelled_by_select,
     cancelled_nested,
     panicking_tools,
+    values_that_panic_while_recorded,
     never_returning,
     add_cost_across_await,
     add_cost_concurrent_tasks,
@@ -1603,6 +1604,111 @@ async fn panicking_tools(tag: &'static str) {
 
     // Nothing is left current on this thread after the caught panics.
     sync_leaf(tag, 3);
+    assert_eq!(one("at_sync_leaf", tag).parent(), None);
+}
+
+/// A value whose `Serialize` panics after writing part of itself.
+#[derive(Debug)]
+struct HalfSerialized(u32);
+
+impl serde::Serialize for HalfSerialized {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeSeq as _;
+        let mut seq = s.serialize_seq(None)?;
+        seq.serialize_element(&self.0)?;
+        panic!("serializing {} failed", self.0);
+    }
+}
+
+impl std::fmt::Display for HalfSerialized {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "half {}", self.0)
+    }
+}
+
+#[tool(name = "at_output_panics")]
+async fn at_output_panics(tag: &str, n: u32) -> HalfSerialized {
+    yield_now().await;
+    HalfSerialized(n)
+}
+
+#[tool(name = "at_input_panics")]
+async fn at_input_panics(tag: &str, value: HalfSerialized) -> u32 {
+    yield_now().await;
+    value.0
+}
+
+#[tool(name = "at_err_panics")]
+async fn at_err_panics(tag: &str, n: u32) -> Result<u32, HalfSerialized> {
+    yield_now().await;
+    Err(HalfSerialized(n))
+}
+
+#[tool(name = "at_future_output_panics")]
+fn at_future_output_panics(tag: &str, n: u32) -> impl Future<Output = HalfSerialized> + Send {
+    async move {
+        yield_now().await;
+        HalfSerialized(n)
+    }
+}
+
+/// A `Serialize` impl that panics while an async call records its arguments
+/// or its value: the call is `panicked` with that panic's message (not
+/// `cancelled`), and nothing half written stays in its inputs.
+async fn values_that_panic_while_recorded(tag: &'static str) {
+    let panicked = |tool: &str, inputs: String, message: &str| {
+        check(
+            &one(tool, tag),
+            &Want {
+                tool,
+                inputs: &inputs,
+                output: "null",
+                status: Status::Panicked,
+                error: Some(message),
+                cost: Cost::ZERO,
+                parent: None,
+            },
+        );
+    };
+    let err = tokio::spawn(at_output_panics(tag, 21)).await.unwrap_err();
+    assert!(err.is_panic());
+    panicked(
+        "at_output_panics",
+        format!(r#"{{"tag":"{tag}","n":21}}"#),
+        "serializing 21 failed",
+    );
+
+    let err = tokio::spawn(at_input_panics(tag, HalfSerialized(22)))
+        .await
+        .unwrap_err();
+    assert!(err.is_panic());
+    // The argument that panicked is left out; those before it stay.
+    panicked(
+        "at_input_panics",
+        format!(r#"{{"tag":"{tag}"}}"#),
+        "serializing 22 failed",
+    );
+
+    let err = tokio::spawn(at_err_panics(tag, 23)).await.unwrap_err();
+    assert!(err.is_panic());
+    panicked(
+        "at_err_panics",
+        format!(r#"{{"tag":"{tag}","n":23}}"#),
+        "serializing 23 failed",
+    );
+
+    let err = tokio::spawn(at_future_output_panics(tag, 24))
+        .await
+        .unwrap_err();
+    assert!(err.is_panic());
+    panicked(
+        "at_future_output_panics",
+        format!(r#"{{"tag":"{tag}","n":24}}"#),
+        "serializing 24 failed",
+    );
+
+    // Nothing is left current on this thread after the panics.
+    sync_leaf(tag, 4);
     assert_eq!(one("at_sync_leaf", tag).parent(), None);
 }
 

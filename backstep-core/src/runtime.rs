@@ -165,11 +165,12 @@ pub(crate) fn install_panic_hook() {
     }
     let previous = std::panic::take_hook();
     std::panic::set_hook(Box::new(move |info| {
-        let inside_tool = CURRENT.try_with(|c| !c.get().is_null()).unwrap_or(false);
-        if inside_tool {
-            let msg = payload_message(info.payload());
-            let _ = LAST_PANIC.try_with(|p| p.try_borrow_mut().map(|mut p| *p = Some(msg)));
-        }
+        // Kept for every panic, not only those inside a tool body: a value's
+        // `Serialize` or `Display` impl may panic while an async call records
+        // it, when no call is this thread's current one. Each call clears
+        // what an earlier panic left (`Active::begin`).
+        let msg = payload_message(info.payload());
+        let _ = LAST_PANIC.try_with(|p| p.try_borrow_mut().map(|mut p| *p = Some(msg)));
         previous(info);
     }));
 }
@@ -198,9 +199,13 @@ fn panic_message() -> String {
 /// How a call that was never finished explicitly gets its status.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 enum Kind {
-    /// A sync tool: the body runs inside the call.
+    /// The call's own code runs on this thread now: a sync tool's body, the
+    /// recording of a call's arguments (also an async tool's, before its
+    /// future is made), or of its value once the body is done. Dropped
+    /// unfinished, it panicked.
     Sync,
-    /// An async tool: unfinished means its future was dropped.
+    /// An async tool whose future runs the body: dropped unfinished outside
+    /// a poll, it was cancelled.
     Async,
 }
 
@@ -362,14 +367,15 @@ impl Active {
     }
 
     /// Starts a call whose work happens in a future: it becomes current only
-    /// while [`Traced`] polls it.
+    /// while [`Traced`] polls it. Until the future is made
+    /// ([`Active::leave`]), a drop is a panic (an argument's `Serialize`).
     #[inline]
     #[must_use]
     pub fn start_async(site: &'static Site, cost_usd: f64) -> Active {
         if recorder::known_off() {
             return Active::unrecorded();
         }
-        Active::begin(site, cost_usd, Kind::Async)
+        Active::begin(site, cost_usd, Kind::Sync)
     }
 
     /// Stops being this thread's current call (sync part of a future-returning tool done).
@@ -1128,7 +1134,12 @@ where
         };
         match out {
             Poll::Ready(value) => {
-                if let (Some(active), Some(record)) = (this.active.take(), this.record.take()) {
+                if let (Some(mut active), Some(record)) = (this.active.take(), this.record.take()) {
+                    // The body is done: a drop while its value is recorded
+                    // is a panic in the value's `Serialize` or `Display`.
+                    if let Some(inner) = &mut *active.inner {
+                        inner.kind = Kind::Sync;
+                    }
                     record(active, &value);
                 }
                 Poll::Ready(value)
