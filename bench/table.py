@@ -247,6 +247,16 @@ def shape(group, label):
     row(f"{label}: tracing `#[instrument(ret)]`, JSON to a file", t(m["tracing_file"][0]),
         plus(m["tracing_file"][1]), n(instr_over(group, "tracing_file")), cell, "≥ 4×",
         judged)
+    # The control: tracing against the file floor, in paired rounds. The
+    # floor does less than any recorder, so this is the most the judged
+    # ratio can be for a recorder that writes a line per call here.
+    c = (PAIRED or {}).get(f"{group}/tracing_vs_floor")
+    if c and c.get("median") is not None:
+        row(f"{label}: control: tracing against the file floor",
+            t(c.get("tracing_ns")), "", "",
+            f"paired rounds: tracing's overhead is {c['median']:.3f}× the file floor's "
+            f"(quartiles {c['q1']:.2f}–{c['q3']:.2f}): the most it can be over any "
+            "recorder that writes a line per call", "", "")
 
 
 def padded(group, label):

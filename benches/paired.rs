@@ -12,7 +12,9 @@
 //! floor with `#[tool]` streaming to a log file and keeping the newest 1,000
 //! calls, then keeping none (`memory_limit(0)`, as the floor and tracing);
 //! and that last `#[tool]` with tracing's `#[instrument(ret)]` to a file (the
-//! ratio: tracing's overhead over `#[tool]`'s). For the small shape, a control:
+//! ratio: tracing's overhead over `#[tool]`'s), and tracing with the file
+//! floor (a control: the most that ratio can be for any recorder that writes
+//! a line per call). For the small shape, a control:
 //! the file floor with each line padded with spaces to the length of a
 //! `#[tool]` line, against the floor and against `#[tool]`, which shows what
 //! the kernel charges for the longer line. Then two threads (see
@@ -271,7 +273,7 @@ fn num(x: Option<f64>) -> String {
 /// (`small/tool_mem_bounded`, `contention/tool_file_bounded`, ...) contains
 /// one of its words (an empty list when it names none of them).
 fn wanted() -> Option<Vec<&'static str>> {
-    const NAMES: [&str; 11] = [
+    const NAMES: [&str; 13] = [
         "small/tool_mem_bounded",
         "large/tool_mem_bounded",
         "contention/tool_mem_bounded",
@@ -280,8 +282,10 @@ fn wanted() -> Option<Vec<&'static str>> {
         "small/tool_file_only",
         "small/floor_file_padded",
         "small/tracing_file",
+        "small/tracing_vs_floor",
         "large/tool_file_only",
         "large/tracing_file",
+        "large/tracing_vs_floor",
         "contention/tool_file_only",
     ];
     let words = filter_words();
@@ -432,7 +436,8 @@ fn main() {
             // nothing in memory, as tracing's JSON writer does: the ratio is
             // tracing's overhead over `#[tool]`'s.
             let name = format!("{shape}/tracing_file");
-            if mode == "tool_file_only" && wanted(&name) {
+            let control = format!("{shape}/tracing_vs_floor");
+            if mode == "tool_file_only" && (wanted(&name) || wanted(&control)) {
                 let tracing_log = tracing_to_file();
                 let mut traced = || call_traced(small, &doc);
                 let mut after = || {
@@ -440,12 +445,34 @@ fn main() {
                     truncate(&tool_log);
                 };
                 let calls = if small { 5_000 } else { 20 };
-                report(
-                    &name,
-                    &["plain", "tool", "tracing"],
-                    "(tracing - plain) / (tool - plain)",
-                    paired(calls, &mut [&mut plain, &mut tool, &mut traced], &mut after),
-                );
+                if wanted(&name) {
+                    report(
+                        &name,
+                        &["plain", "tool", "tracing"],
+                        "(tracing - plain) / (tool - plain)",
+                        paired(calls, &mut [&mut plain, &mut tool, &mut traced], &mut after),
+                    );
+                }
+                // A control: tracing against the file floor, which does less
+                // than any recorder can. Its ratio is the most that tracing's
+                // overhead can be over any recorder's that writes a line per
+                // call to this file system.
+                let mut after = || {
+                    truncate(tracing_log);
+                    truncate(&floor_path);
+                };
+                if wanted(&control) {
+                    report(
+                        &control,
+                        &["plain", "floor", "tracing"],
+                        "(tracing - plain) / (floor - plain)",
+                        paired(
+                            calls,
+                            &mut [&mut plain, &mut floor, &mut traced],
+                            &mut after,
+                        ),
+                    );
+                }
             }
         }
         // Two threads: in memory, and to a file with nothing kept in memory.

@@ -1644,6 +1644,22 @@ async fn at_err_panics(tag: &str, n: u32) -> Result<u32, HalfSerialized> {
     Err(HalfSerialized(n))
 }
 
+/// An error whose `Display` panics (its `Serialize` does not).
+#[derive(Debug, serde::Serialize)]
+struct BadDisplay(u32);
+
+impl std::fmt::Display for BadDisplay {
+    fn fmt(&self, _: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        panic!("displaying {} failed", self.0);
+    }
+}
+
+#[tool(name = "at_display_panics")]
+async fn at_display_panics(tag: &str, n: u32) -> Result<u32, BadDisplay> {
+    yield_now().await;
+    Err(BadDisplay(n))
+}
+
 #[tool(name = "at_future_output_panics")]
 fn at_future_output_panics(tag: &str, n: u32) -> impl Future<Output = HalfSerialized> + Send {
     async move {
@@ -1695,6 +1711,14 @@ async fn values_that_panic_while_recorded(tag: &'static str) {
         "at_err_panics",
         format!(r#"{{"tag":"{tag}","n":23}}"#),
         "serializing 23 failed",
+    );
+
+    let err = tokio::spawn(at_display_panics(tag, 25)).await.unwrap_err();
+    assert!(err.is_panic());
+    panicked(
+        "at_display_panics",
+        format!(r#"{{"tag":"{tag}","n":25}}"#),
+        "displaying 25 failed",
     );
 
     let err = tokio::spawn(at_future_output_panics(tag, 24))
