@@ -225,6 +225,8 @@ def shape(group, label):
             judged = paired_verdict(p, lambda x: x <= limit)
         row(f"{label}: `#[tool]`, {what}", t(m[key][0]), plus(m[key][1]),
             n(instr_over(group, key)), cell, f"≤ {limit}×", judged)
+        if key == "tool_mem":
+            kept(group, label)
     padded(group, label)
     m = measured(group, "tracing_file",
                  ("tracing_file", "tool_file", "tool_file_only", "floor_file"))
@@ -257,6 +259,29 @@ def shape(group, label):
             f"paired rounds: tracing's overhead is {c['median']:.3f}× the file floor's "
             f"(quartiles {c['q1']:.2f}–{c['q3']:.2f}): the most it can be over any "
             "recorder that writes a line per call", "", "")
+
+
+def kept(group, label):
+    """The control of paired rounds for memory that keeps every call: the
+    memory floor keeping a copy of each line, against the floor and against
+    `#[tool]` keeping every call. Not judged: the issue's floor keeps
+    nothing."""
+    p = (PAIRED or {}).get(f"{group}/floor_mem_kept")
+    q = (PAIRED or {}).get(f"{group}/tool_mem_vs_kept")
+    if not p or p.get("median") is None:
+        return
+    over = (None if p.get("kept_ns") is None or p.get("plain_ns") is None
+            else p["kept_ns"] - p["plain_ns"])
+    row(f"{label}: control: floor in memory, keeping a copy of each line",
+        t(p.get("kept_ns")), plus(over), "",
+        f"paired rounds: {p['median']:.3f}× the memory floor's overhead "
+        f"(quartiles {p['q1']:.2f}–{p['q3']:.2f}): what memory that only grows costs",
+        "", "")
+    if q and q.get("median") is not None:
+        row(f"{label}: control: `#[tool]` in memory, every call kept, against that floor",
+            t(q.get("tool_ns")), "", "",
+            f"paired rounds: {q['median']:.3f}× the keeping floor's overhead "
+            f"(quartiles {q['q1']:.2f}–{q['q3']:.2f})", "", "")
 
 
 def padded(group, label):

@@ -8,7 +8,9 @@
 //! median and quartiles over the rounds are reported.
 //!
 //! Pairs, each for the small and the large shape: the in-memory floor with
-//! `#[tool]` keeping the newest 1,000 calls (`memory_limit(1000)`); the file
+//! `#[tool]` keeping every call (the default) and with the newest 1,000
+//! calls (`memory_limit(1000)`), and for keeping every call a control: the
+//! floor keeping a copy of each line, against the floor and `#[tool]`; the file
 //! floor with `#[tool]` streaming to a log file and keeping the newest 1,000
 //! calls, then keeping none (`memory_limit(0)`, as the floor and tracing);
 //! and that last `#[tool]` with tracing's `#[instrument(ret)]` to a file (the
@@ -273,7 +275,11 @@ fn num(x: Option<f64>) -> String {
 /// (`small/tool_mem_bounded`, `contention/tool_file_bounded`, ...) contains
 /// one of its words (an empty list when it names none of them).
 fn wanted() -> Option<Vec<&'static str>> {
-    const NAMES: [&str; 13] = [
+    const NAMES: [&str; 17] = [
+        "small/tool_mem",
+        "large/tool_mem",
+        "small/floor_mem_kept",
+        "large/floor_mem_kept",
         "small/tool_mem_bounded",
         "large/tool_mem_bounded",
         "contention/tool_mem_bounded",
@@ -363,11 +369,16 @@ fn main() {
         results.push(format!(r#""{name}":{{{}}}"#, fields.join(",")));
     };
     for (mode, file) in [
+        ("tool_mem", false),
         ("tool_mem_bounded", false),
         ("tool_file_bounded", true),
         ("tool_file_only", true),
     ] {
         let tool_log = match mode {
+            "tool_mem" => {
+                mode_memory();
+                tool_log()
+            }
             "tool_mem_bounded" => {
                 mode_memory_bounded();
                 tool_log()
@@ -395,6 +406,28 @@ fn main() {
                     &["plain", "floor", "tool"],
                     "(tool - plain) / (floor - plain)",
                     paired(calls, &mut [&mut plain, &mut floor, &mut tool], &mut after),
+                );
+            }
+            // A control for memory that keeps every call: the memory floor
+            // keeping a copy of each line, against the floor and against
+            // `#[tool]` (both keep every call of the rounds, so both take
+            // memory that only grows).
+            let name = format!("{shape}/floor_mem_kept");
+            if mode == "tool_mem" && wanted(&name) {
+                let mut kept_buf = Vec::with_capacity(1024);
+                let mut kept_lines = Vec::new();
+                let mut kept = || call_floor_kept(small, &mut kept_buf, &mut kept_lines, &doc);
+                report(
+                    &name,
+                    &["plain", "floor", "kept"],
+                    "(kept - plain) / (floor - plain)",
+                    paired(calls, &mut [&mut plain, &mut floor, &mut kept], &mut after),
+                );
+                report(
+                    &format!("{shape}/tool_mem_vs_kept"),
+                    &["plain", "kept", "tool"],
+                    "(tool - plain) / (kept - plain)",
+                    paired(calls, &mut [&mut plain, &mut kept, &mut tool], &mut after),
                 );
             }
             // A control for the small shape: the file floor with its lines
@@ -477,7 +510,7 @@ fn main() {
         }
         // Two threads: in memory, and to a file with nothing kept in memory.
         let name = format!("contention/{mode}");
-        if mode == "tool_file_bounded" || !wanted(&name) {
+        if matches!(mode, "tool_mem" | "tool_file_bounded") || !wanted(&name) {
             continue;
         }
         report(

@@ -225,6 +225,17 @@ pub fn search_floor_file_padded(
     out
 }
 
+/// [`call_floor`] in memory, keeping a copy of each line (one allocation of
+/// exactly its size, in a growing `Vec`): the least a recorder that keeps
+/// every call in memory must do. A control, not a floor: it shows how much
+/// of `#[tool]`'s overhead when it keeps every call is the memory that only
+/// grows.
+#[inline]
+pub fn call_floor_kept(small: bool, buf: &mut Vec<u8>, kept: &mut Vec<Box<[u8]>>, doc: &str) {
+    call_floor(small, buf, None, doc);
+    kept.push(buf.as_slice().into());
+}
+
 /// The length of the last line of `path` (with its newline): what one
 /// `#[tool]` call wrote there.
 #[must_use]
