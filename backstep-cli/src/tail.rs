@@ -37,6 +37,13 @@ const MARK: &str = "replayed  ";
 /// columns after it seldom move.
 const TOOL_COLUMNS: usize = 14;
 
+/// Columns of a line's time and its gap (`19:32:30.087  `).
+const CLOCK_COLUMNS: usize = 14;
+
+/// Where a session line's continuation lines start: under `session`, past
+/// the time and the `── ` that mark a session's lines.
+const CONTINUED: usize = CLOCK_COLUMNS + 3;
+
 /// `$0.0004` as `  $0.0004    `: lined up on the decimal point.
 fn decimal_cost(cost: &str) -> String {
     let point = cost.find('.').unwrap_or(cost.len());
@@ -156,51 +163,119 @@ impl Follower<'_> {
         )
     }
 
-    /// One line for a record; `replayed` is what an end line's session
-    /// replayed.
+    /// One line for a record (a session's start or end may take more, see
+    /// [`Follower::session_lines`]); `replayed` is what an end line's
+    /// session replayed.
     fn format(&self, r: &Record, replayed: Replayed) -> String {
         match r {
             Record::Call(c) => self.format_call(c),
             Record::Session(s) => {
                 let when = s.started_at().map_or_else(|| "-".repeat(12), clock_ms);
-                let name = s
-                    .name()
-                    .map(|n| format!(" ({})", out::one_line(n)))
-                    .unwrap_or_default();
-                let pid = s.pid().map(|p| format!(", pid {p}")).unwrap_or_default();
-                let text = format!("── session {}{name} started{pid}", s.id());
-                format!("{when}  {}", self.style.paint(Paint::Cyan, &text))
+                let pid = s.pid().map(|p| vec![format!("pid {p}")]);
+                let started = if pid.is_some() { "started," } else { "started" };
+                // A name is text: it is shortened to what a line leaves.
+                let name = s.name().map(|n| {
+                    let room = self.width.saturating_sub(CONTINUED + 3 + started.len());
+                    format!(
+                        "({})",
+                        out::shorten(&out::one_line(n), room.max(out::MIN_NAME))
+                    )
+                });
+                let said = name.into_iter().chain([started.to_string()]).collect();
+                let body: Vec<_> = [said].into_iter().chain(pid).collect();
+                self.session_lines(&when, &format!("── session {}", s.id()), &body)
             }
             Record::End { session, end } => {
                 let ok = end
                     .calls()
                     .saturating_sub(end.errors() + end.panicked() + end.cancelled());
+                // Errors always, as the end line counts them; panicked and
+                // cancelled calls when there are any, as `summary`'s tables
+                // and the report show them.
+                let mut counts = vec![format!("{ok} ok"), format!("{} error", end.errors())];
+                for (n, what) in [(end.panicked(), "panicked"), (end.cancelled(), "cancelled")] {
+                    if n > 0 {
+                        counts.push(format!("{n} {what}"));
+                    }
+                }
                 let (replayed, not_spent) = replayed;
-                let of_them = if replayed > 0 {
-                    format!("; {replayed} replayed")
-                } else {
-                    String::new()
-                };
-                let of_cost = if not_spent.is_zero() {
-                    String::new()
-                } else {
-                    format!(" ({not_spent} replayed, not spent)")
-                };
-                let text = format!(
-                    "── session {session} ended: {} calls ({ok} ok, {} error, {} panicked, {} cancelled{of_them}), {}{of_cost}",
-                    end.calls(),
-                    end.errors(),
-                    end.panicked(),
-                    end.cancelled(),
-                    end.cost()
-                );
-                format!(
-                    "{}  {}",
-                    clock_ms(end.ended_at()),
-                    self.style.paint(Paint::Cyan, &text)
+                let listed = counts.len();
+                if replayed > 0 {
+                    counts.push(format!("{replayed} replayed"));
+                }
+                let last = counts.len() - 1;
+                let mut tally = vec![format!("{} calls", end.calls())];
+                tally.extend(counts.into_iter().enumerate().map(|(i, count)| {
+                    let open = if i == 0 { "(" } else { "" };
+                    let close = match i {
+                        _ if i == last => "),",
+                        _ if i + 1 == listed => ";",
+                        _ => ",",
+                    };
+                    format!("{open}{count}{close}")
+                }));
+                let mut cost = vec![end.cost().to_string()];
+                if !not_spent.is_zero() {
+                    cost.extend([format!("({not_spent} replayed,"), "not spent)".to_string()]);
+                }
+                self.session_lines(
+                    &clock_ms(end.ended_at()),
+                    &format!("── session {session} ended:"),
+                    &[tally, cost],
                 )
             }
         }
+    }
+
+    /// A session's start or end: the time, then `head` and `body` on one
+    /// line when they fit the terminal. Else `head` stands alone and `body`
+    /// follows on lines indented under `session` (a heading, then what it
+    /// says), wrapped between its clauses, and where a clause alone is wider
+    /// than such a line, between the pieces it is made of (`57 ok,`). Nothing
+    /// is cut: a piece wider than a whole line is printed whole, and its
+    /// line is wider than the terminal.
+    fn session_lines(&self, when: &str, head: &str, body: &[Vec<String>]) -> String {
+        let clauses: Vec<String> = body.iter().map(|c| c.join(" ")).collect();
+        let whole = format!("{head} {}", clauses.join(" "));
+        let mut lines = Vec::new();
+        if CLOCK_COLUMNS + out::text_width(&whole) <= self.width {
+            lines.push(whole);
+        } else {
+            lines.push(head.to_string());
+            let room = self.width.saturating_sub(CONTINUED);
+            let mut line = String::new();
+            // Adds `text` to the line, or starts the next with it when the
+            // line has no room left.
+            let put = |lines: &mut Vec<String>, line: &mut String, text: &str| {
+                if line.is_empty() {
+                    *line = text.to_string();
+                } else if out::text_width(line) + 1 + out::text_width(text) <= room {
+                    line.push(' ');
+                    line.push_str(text);
+                } else {
+                    lines.push(std::mem::replace(line, text.to_string()));
+                }
+            };
+            for (clause, pieces) in clauses.iter().zip(body) {
+                if out::text_width(clause) <= room {
+                    put(&mut lines, &mut line, clause);
+                } else {
+                    for piece in pieces {
+                        put(&mut lines, &mut line, piece);
+                    }
+                }
+            }
+            lines.push(line);
+        }
+        let mut text = format!("{when}  ");
+        for (i, line) in lines.iter().enumerate() {
+            if i > 0 {
+                text.push('\n');
+                text.push_str(&" ".repeat(CONTINUED));
+            }
+            text.push_str(&self.style.paint(Paint::Cyan, line));
+        }
+        text
     }
 
     /// Notes which session is the latest and whether it ended, counts

@@ -67,7 +67,7 @@ fn tail_marks_replayed_calls() {
         &[("COLUMNS", "120")],
     );
     assert_eq!((r.code, r.stderr.as_str()), (0, ""));
-    assert_eq!(r.stdout, "19:00:00.000      3     -  search          error     250.00 ms   $0.01        replayed  {\"query\":\"rust\"}  rate limited\n19:00:00.000      4     -  clock           ok        100.00 µs   $0.001       {}\n19:00:00.001  ── session 5e9a1c7b3d2f4a60 ended: 5 calls (4 ok, 1 error, 0 panicked, 0 cancelled; 4 replayed), $0.0114 ($0.0104 replayed, not spent)\n");
+    assert_eq!(r.stdout, "19:00:00.000      3     -  search          error     250.00 ms   $0.01        replayed  {\"query\":\"rust\"}  rate limited\n19:00:00.000      4     -  clock           ok        100.00 µs   $0.001       {}\n19:00:00.001  ── session 5e9a1c7b3d2f4a60 ended:\n                 5 calls (4 ok, 1 error; 4 replayed), $0.0114 ($0.0104 replayed, not spent)\n");
 }
 
 #[tool(cost = 0.0001)]

@@ -103,7 +103,8 @@ const ALL: &str = "\
 19:00:00.001      3     -  analyze         ok         13.75 ms   $0           {\"path\":\"./b.rs\"}
 19:00:00.016      6     -  search          panicked  250.00 ms   $0.01        {\"query\":\"rust cli\",\"…
 19:00:00.270      7     -  fetch           cancelled    1.50 s   $0           {\"url\":\"https://examp…
-19:00:01.800  ── session 7f3a9c2e5b1d4f60 ended: 8 calls (4 ok, 2 error, 1 panicked, 1 cancelled), $0.0104
+19:00:01.800  ── session 7f3a9c2e5b1d4f60 ended:
+                 8 calls (4 ok, 2 error, 1 panicked, 1 cancelled), $0.0104
 ";
 
 #[test]
@@ -197,7 +198,7 @@ fn costs_line_up_on_the_decimal_point() {
     // As in the tables: `$0.0004` over `$0.01` over `$0`, points in one column.
     let points: Vec<usize> = ALL
         .lines()
-        .filter(|l| !l.contains("──"))
+        .filter(|l| !l.contains("──") && !l.starts_with(' '))
         .map(|l| {
             let at = l.find('$').unwrap();
             let cost: String = l[at..].chars().take_while(|c| !c.is_whitespace()).collect();
@@ -373,11 +374,10 @@ fn wide_numbers_take_their_room_from_the_name() {
 19:00:00.000  1234567 1234566  search                    ok          1.00 ms   $0           {\"query…
 19:00:00.000  99999     -  search                      ok          1.00 ms  $1234.5         {\"query…
 19:00:00.000      2     -  search                        ok          1.00 ms   $0           {\"query…
-19:00:00.001  ── session 7f3a9c2e5b1d4f60 ended: 5 calls (5 ok, 0 error, 0 panicked, 0 cancelled), $1234.5
+19:00:00.001  ── session 7f3a9c2e5b1d4f60 ended: 5 calls (5 ok, 0 error), $1234.5
 "
     );
-    // (An end line is not cut: it is a sentence.)
-    for l in r.stdout.lines().filter(|l| !l.contains("── session")) {
+    for l in r.stdout.lines() {
         assert!(columns(l) <= 100, "{} columns: {l}", columns(l));
     }
     // On a terminal too narrow for a 12-column name and 8 of inputs, the
@@ -392,7 +392,8 @@ fn wide_numbers_take_their_room_from_the_name() {
         "\
 19:00:00.000  99999     -  search        ok          1.00 ms  $1234.5         {\"query…
 19:00:00.000      2     -  search        ok          1.00 ms   $0           {\"query…
-19:00:00.001  ── session 7f3a9c2e5b1d4f60 ended: 5 calls (5 ok, 0 error, 0 panicked, 0 cancelled), $1234.5
+19:00:00.001  ── session 7f3a9c2e5b1d4f60 ended:
+                 5 calls (5 ok, 0 error), $1234.5
 "
     );
 }
@@ -432,4 +433,83 @@ fn the_tool_column_narrows_only_where_a_line_would_not_fit() {
 19:00:00.000      7     -  plan                ok          1.00 ms   $0           {}
 "
     );
+}
+
+/// A session's start and end fit the terminal as the calls' lines do. One
+/// too long for it becomes a heading (`── session … ended:`) with what it
+/// says on lines indented under `session`, broken between clauses (the
+/// counts, the cost) and, where a clause alone is too long, between its
+/// parts; nothing is cut. Zero panicked and cancelled counts are left out,
+/// as the tables leave out their columns; errors are always counted.
+#[test]
+fn session_lines_fit_the_terminal() {
+    let name = "nightly-audit-of-the-billing-service-and-its-customer-invoices";
+    let log = common::replay_log(S).replacen("\"agent\"", &format!("\"{name}\""), 1);
+    let tail = |columns: &str| {
+        let r = backstep_env(
+            &["tail", "-", "-n", "all"],
+            Some(&log),
+            &[("COLUMNS", columns)],
+        );
+        assert_eq!((r.code, r.stderr.as_str()), (0, ""));
+        r.stdout
+    };
+    let out = tail("100");
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(
+        lines[..2],
+        [
+            "19:00:00.000  ── session 7f3a9c2e5b1d4f60",
+            &format!("                 ({name}) started, pid 5151"),
+        ]
+    );
+    assert_eq!(
+        lines[lines.len() - 2..],
+        [
+            "19:00:00.001  ── session 7f3a9c2e5b1d4f60 ended:",
+            "                 5 calls (4 ok, 1 error; 4 replayed), $0.0114 ($0.0104 replayed, not spent)",
+        ]
+    );
+    for l in &lines {
+        assert!(columns(l) <= 100, "{} columns: {l}\n{out}", columns(l));
+    }
+    // Narrower: the clauses go on lines of their own, the name is cut (it
+    // is text), the numbers are whole.
+    let out = tail("60");
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(
+        lines[..3],
+        [
+            "19:00:00.000  ── session 7f3a9c2e5b1d4f60",
+            "                 (nightly-audit-of-the-billing-se…) started,",
+            "                 pid 5151",
+        ]
+    );
+    assert_eq!(
+        lines[lines.len() - 3..],
+        [
+            "19:00:00.001  ── session 7f3a9c2e5b1d4f60 ended:",
+            "                 5 calls (4 ok, 1 error; 4 replayed),",
+            "                 $0.0114 ($0.0104 replayed, not spent)",
+        ]
+    );
+    for l in lines
+        .iter()
+        .filter(|l| !l.contains("  ok  ") && !l.contains("  error  "))
+    {
+        assert!(columns(l) <= 60, "{} columns: {l}\n{out}", columns(l));
+    }
+    // With room, a session's start and end are a line each, and wrapped
+    // they say the same words (the name aside, when cut).
+    let wide = tail("300");
+    assert_eq!(wide.lines().count(), 7, "{wide}");
+    assert!(wide.ends_with("  ── session 7f3a9c2e5b1d4f60 ended: 5 calls (4 ok, 1 error; 4 replayed), $0.0114 ($0.0104 replayed, not spent)\n"), "{wide}");
+    let ends = |text: &str| {
+        let words = |s: &str| s.split_whitespace().collect::<Vec<_>>().join(" ");
+        let (start, _) = text.split_once("\n19:").unwrap();
+        let (_, end) = text.rsplit_once("\n19:").unwrap();
+        (words(start), words(end))
+    };
+    assert_eq!(ends(&tail("100")), ends(&wide));
+    assert_eq!(ends(&tail("60")).1, ends(&wide).1);
 }
