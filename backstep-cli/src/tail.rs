@@ -2,7 +2,7 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::fs::File;
-use std::io::{self, BufRead, Read, Write};
+use std::io::{self, BufRead, Read, Seek, SeekFrom, Write};
 use std::path::Path;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -71,6 +71,9 @@ struct Follower<'a> {
     replayed: HashMap<String, Replayed>,
     /// Columns of the longest tool name read so far (printed or not).
     longest_tool: usize,
+    /// Whether a replayed call was read (printed or not): every line then
+    /// keeps room for the `replayed` mark.
+    mark_room: bool,
 }
 
 /// Calls answered from a recording, and their recorded cost (not spent).
@@ -137,7 +140,7 @@ impl Follower<'_> {
         // and duration are the recorded ones. Once the log has one, every
         // line keeps room for the mark, so that the columns line up.
         let mark = if c.replayed() { MARK } else { "" };
-        let reserved = if c.replayed() || !self.replayed.is_empty() {
+        let reserved = if c.replayed() || self.mark_room {
             MARK.len()
         } else {
             0
@@ -278,6 +281,14 @@ impl Follower<'_> {
         text
     }
 
+    /// Measures what sets the columns of the lines to come: the tool's
+    /// name, and whether the call was replayed.
+    fn measure(&mut self, c: &Call) {
+        let name = out::text_width(&out::one_line(c.tool()));
+        self.longest_tool = self.longest_tool.max(name);
+        self.mark_room |= c.replayed();
+    }
+
     /// Notes which session is the latest and whether it ended, counts
     /// replayed calls and measures tool names. Gives, for an end line, what
     /// its session replayed.
@@ -286,8 +297,7 @@ impl Follower<'_> {
         match &r {
             Record::Session(s) => self.last_session = Some((s.id().to_string(), false)),
             Record::Call(c) => {
-                let name = out::text_width(&out::one_line(c.tool()));
-                self.longest_tool = self.longest_tool.max(name);
+                self.measure(c);
                 if self.last_session.is_none() {
                     self.last_session = Some((c.session().to_string(), false));
                 }
@@ -456,6 +466,7 @@ pub fn run(a: &TailArgs, style: Style) -> Outcome {
         last_session: None,
         replayed: HashMap::new(),
         longest_tool: 0,
+        mark_room: false,
     };
     let stdout = io::stdout();
     let mut out = stdout.lock();
@@ -519,13 +530,47 @@ fn open(path: &Path) -> io::Result<(File, (u64, u64))> {
     Ok((file, id))
 }
 
+/// `-n all` on a file: reads what is already in it once, a line at a time
+/// and keeping none, to measure its calls (the longest tool name, whether one
+/// was replayed), then goes back to its start. Its lines are then printed
+/// with the columns the whole file needs, as `-n N` prints its last lines,
+/// instead of widening on the way. What is not a record is skipped here, and
+/// judged when its line is printed.
+fn measure(f: &mut Follower<'_>, file: &mut File) -> io::Result<()> {
+    let mut reader = io::BufReader::with_capacity(1 << 16, &mut *file);
+    let mut line = Vec::new();
+    let mut lineno = 0;
+    loop {
+        line.clear();
+        if reader.read_until(b'\n', &mut line)? == 0 {
+            break;
+        }
+        lineno += 1;
+        let Ok(text) = std::str::from_utf8(&line) else {
+            continue;
+        };
+        if let Ok(Record::Call(c)) = Record::parse(first_line_text(text, lineno)) {
+            f.measure(&c);
+        }
+    }
+    drop(reader);
+    file.seek(SeekFrom::Start(0)).map(drop)
+}
+
 fn follow_file(f: &mut Follower<'_>, out: &mut impl Write, path: &Path) -> Outcome {
     let cannot = |e: io::Error| Failure(format!("{}: cannot read: {e}", path.display()));
     let (mut file, mut id) = open(path).map_err(cannot)?;
     let mut pos: u64 = 0;
     let mut chunk = vec![0u8; 1 << 16];
 
-    // What is already there: keep the last lines, then print them.
+    // With `-n all`, what is already there is measured first, so that its
+    // first lines are printed with the columns its last ones need.
+    if let Backlog::All = f.args.lines {
+        measure(f, &mut file).map_err(cannot)?;
+    }
+
+    // What is already there: keep the last lines (print them all with
+    // `-n all`), then print them.
     let mut backlog = VecDeque::new();
     loop {
         let n = file.read(&mut chunk).map_err(cannot)?;
@@ -570,6 +615,7 @@ fn follow_file(f: &mut Follower<'_>, out: &mut impl Write, path: &Path) -> Outco
             f.line = 0;
             f.last_session = None;
             f.replayed.clear();
+            f.mark_room = false;
             // The tool column keeps its width: a new run calls the same
             // tools, mostly, and the columns then stay where they were.
             let note = format!("── {} was {what}: reading it from the start", f.name);

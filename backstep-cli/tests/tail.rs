@@ -513,3 +513,56 @@ fn session_lines_fit_the_terminal() {
     assert_eq!(ends(&tail("100")), ends(&wide));
     assert_eq!(ends(&tail("60")).1, ends(&wide).1);
 }
+
+/// `-n all` on a file measures what is already in it before it prints its
+/// first line, as `-n N` measures the whole file: the tool column has one
+/// width from the first line on, that of the longest name, less the room of
+/// the `replayed` mark when a call was replayed. (Standard input is printed
+/// as it arrives, so there the column widens on the way.)
+#[test]
+fn all_of_a_file_is_printed_in_the_columns_of_the_whole_file() {
+    let long = "generate_image_variations"; // 25 columns
+    let d = dir("tail-all-measured");
+    let tail = |log: &[String], n: &str| {
+        let path = common::write(&d, "late.jsonl", &(log.join("\n") + "\n"));
+        let args = ["tail", &path, "-n", n, "--max-calls", "4"];
+        let r = backstep(&args, None);
+        assert_eq!((r.code, r.stderr.as_str()), (0, ""));
+        r.stdout
+    };
+    let log = [
+        ok_call(S, 0, None, "plan", "0"),
+        ok_call(S, 1, None, "search", "0"),
+        ok_call(S, 2, None, long, "0.01"),
+        ok_call(S, 3, None, "plan", "0"),
+    ];
+    let all = tail(&log, "all");
+    assert_eq!(
+        all,
+        "\
+19:00:00.000      0     -  plan                       ok          1.00 ms   $0           {}
+19:00:00.000      1     -  search                     ok          1.00 ms   $0           {}
+19:00:00.000      2     -  generate_image_variations  ok          1.00 ms   $0.01        {}
+19:00:00.000      3     -  plan                       ok          1.00 ms   $0           {}
+"
+    );
+    assert_eq!(tail(&log, "4"), all);
+    // A replayed call late in the file: every line keeps room for its mark.
+    let replay = [
+        ok_call(S, 0, None, "plan", "0"),
+        ok_call(S, 1, None, long, "0.01"),
+        common::replayed(ok_call(S, 2, None, "search", "0")),
+        ok_call(S, 3, None, "plan", "0"),
+    ];
+    let all = tail(&replay, "all");
+    assert_eq!(
+        all,
+        "\
+19:00:00.000      0     -  plan                ok          1.00 ms   $0           {}
+19:00:00.000      1     -  generate_image_va…  ok          1.00 ms   $0.01        {}
+19:00:00.000      2     -  search              ok          1.00 ms   $0           replayed  {}
+19:00:00.000      3     -  plan                ok          1.00 ms   $0           {}
+"
+    );
+    assert_eq!(tail(&replay, "4"), all);
+}
