@@ -684,13 +684,13 @@ const LAYOUT_PROBE: &str = r#"
 "#;
 
 fn rect(v: &serde_json::Value, name: &str) -> [f64; 4] {
-    let r: Vec<f64> = v[name]
-        .as_array()
-        .unwrap_or_else(|| panic!("no {name} in {v}"))
-        .iter()
-        .map(|x| x.as_f64().unwrap())
-        .collect();
-    [r[0], r[1], r[2], r[3]]
+    corners(&v[name]).unwrap_or_else(|| panic!("no {name} in {v}"))
+}
+
+/// A box `[left, top, right, bottom]` from the JSON array of a probe.
+fn corners(v: &serde_json::Value) -> Option<[f64; 4]> {
+    let r: Vec<f64> = v.as_array()?.iter().map(|x| x.as_f64().unwrap()).collect();
+    Some([r[0], r[1], r[2], r[3]])
 }
 
 fn overlap(a: [f64; 4], b: [f64; 4]) -> bool {
@@ -1084,7 +1084,7 @@ fn replayed_calls_are_marked_and_their_cost_not_spent() {
     );
     assert!(page.contains("<span id=\"legend-replayed\"><i class=\"replayed\"></i>replayed</span>"));
     assert!(page.contains(
-        "<span id=\"chartlabel\">cumulative cost → $0.0114 ($0.0104 replayed, not spent)</span>"
+        "<span id=\"chartlabel\">cumulative cost → $0.0114 <span class=\"whole\">($0.0104 replayed, not spent)</span></span>"
     ));
     let panel = detail(&page);
     assert!(panel.starts_with("#2 summarizeok"), "{panel}");
@@ -1211,4 +1211,130 @@ fn the_detail_panel_wraps_prose_between_words() {
         assert_eq!(thread_lines.len() > 1, wraps, "{v}");
         assert_eq!(v["overflows"], false, "{v}");
     }
+}
+
+/// The boxes of the time axis's parts: the chart's label (and the lines it
+/// is laid out in), the chart, the tick labels.
+const AXIS_PROBE: &str = r##"
+(function () {
+  var out;
+  try {
+    var box = function (e) { var b = e.getBoundingClientRect(); return [b.left, b.top, b.right, b.bottom]; };
+    var label = document.getElementById("chartlabel"), range = document.createRange(), tops = {};
+    range.selectNodeContents(label);
+    Array.prototype.forEach.call(range.getClientRects(), function (r) { tops[Math.round(r.top)] = true; });
+    var whole = label.querySelector(".whole");
+    out = {
+      label: box(label), chart: box(document.getElementById("chart")), axis: box(document.getElementById("axis")),
+      ticks: Array.prototype.map.call(document.querySelectorAll("#axis .tick"), box),
+      text: label.textContent, lines: Object.keys(tops).length,
+      replayedLines: whole ? whole.getClientRects().length : 0,
+      cut: label.scrollWidth > label.clientWidth
+    };
+  } catch (e) {
+    out = { error: String(e) };
+  }
+  document.getElementById("probe").textContent = JSON.stringify(out);
+})();
+"##;
+
+/// The chart's label says the whole cost, and on a replay what of it was
+/// replayed; however long, it is never drawn over the chart or the tick
+/// labels of the time axis: at 1280 pixels the timeline is at its narrowest
+/// beside the detail panel, and the label takes two lines, the replayed part
+/// whole on the second.
+#[test]
+fn the_chart_label_never_covers_the_chart() {
+    let Some(exe) = chromium() else {
+        eprintln!("SKIPPED: no Chromium at /usr/bin/chromium");
+        return;
+    };
+    let d = dir("report-chart-label");
+    let paid = |seq: u64, cost: &str| {
+        call(
+            S,
+            seq,
+            None,
+            "generate_image",
+            "{}",
+            "null",
+            "ok",
+            None,
+            seq * 200_000,
+            "100",
+            cost,
+        )
+    };
+    let replay = [
+        header(S, "agent", 4242, 0),
+        common::replayed(paid(0, "10")),
+        common::replayed(paid(1, "0.005")),
+        end(S, 500_000, 2, 0, 0, 0, "10.005"),
+    ];
+    let live = [
+        header(S, "agent", 4242, 0),
+        paid(0, "12345.6789"),
+        paid(1, "0.00000001"),
+        end(S, 500_000, 2, 0, 0, 0, "12345.67890001"),
+    ];
+    let cases = [
+        (
+            &replay,
+            "cumulative cost → $10.005 ($10.005 replayed, not spent)",
+        ),
+        (&live, "cumulative cost → $12345.67890001"),
+    ];
+    for (k, (lines, text)) in cases.into_iter().enumerate() {
+        let log = write(&d, &format!("run{k}.jsonl"), &(lines.join("\n") + "\n"));
+        let html = d.join(format!("run{k}.html"));
+        report(&log, &html);
+        let probe = probed(&html, &format!("run{k}-probe.html"), AXIS_PROBE);
+        for size in ["1280,800", WINDOW, NARROW] {
+            let v = probe_result(&dom_at(&exe, &d, &probe, "", size));
+            assert_eq!(v["text"], text, "{v}");
+            let (label, chart, axis) = (rect(&v, "label"), rect(&v, "chart"), rect(&v, "axis"));
+            assert!(
+                !overlap(label, chart),
+                "the label over the chart at {size}: {v}"
+            );
+            assert!(
+                label[3] <= chart[1],
+                "the label below the chart's top at {size}: {v}"
+            );
+            let ticks = v["ticks"].as_array().unwrap();
+            assert!(ticks.len() >= 3, "{v}");
+            for tick in ticks {
+                let tick = corners(tick).unwrap();
+                assert!(
+                    !overlap(label, tick),
+                    "the label over a tick at {size}: {v}"
+                );
+                assert!(
+                    !overlap(chart, tick),
+                    "the chart over a tick at {size}: {v}"
+                );
+            }
+            // All of it inside the axis, nothing cut.
+            assert!(
+                label[0] >= axis[0] && label[2] <= axis[2] && chart[3] <= axis[3],
+                "{v}"
+            );
+            assert_eq!(v["cut"], false, "{v}");
+            if size == "1280,800" && k == 0 {
+                assert_eq!(
+                    (&v["lines"], &v["replayedLines"]),
+                    (&2.into(), &1.into()),
+                    "{v}"
+                );
+            }
+        }
+    }
+    screenshot(
+        &exe,
+        &d,
+        &d.join("run0.html"),
+        "",
+        "1280,800",
+        &d.join("report-chart-label-1280.png"),
+    );
 }
