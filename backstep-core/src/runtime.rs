@@ -394,13 +394,7 @@ impl Active {
     /// The inputs writer, or `None` when not recording (skip serializing).
     #[inline]
     pub fn inputs(&mut self) -> Option<Inputs<'_>> {
-        self.inner.as_mut().map(|i| {
-            i.inputs.push(b'{');
-            Inputs {
-                buf: &mut i.inputs,
-                pending: None,
-            }
-        })
+        self.inner.as_mut().map(|i| Inputs::open(&mut i.inputs))
     }
 
     /// Whether this call is being recorded.
@@ -919,6 +913,12 @@ pub struct Inputs<'a> {
 }
 
 impl Drop for Inputs<'_> {
+    // Not inlined, as `open` and `arg`: a tool's function keeps only calls
+    // on its recording path, which then needs fewer registers, and its path
+    // with recording off saves and restores fewer (callgrind, a `u64 -> u64`
+    // tool with recording off: 26 instructions a call, 31 with these
+    // inlined, 11 for the plain function; a recorded call takes ~20 more).
+    #[inline(never)]
     fn drop(&mut self) {
         if let Some(start) = self.pending {
             self.buf.truncate(start);
@@ -928,6 +928,12 @@ impl Drop for Inputs<'_> {
 }
 
 impl Inputs<'_> {
+    #[inline(never)]
+    fn open(buf: &mut Vec<u8>) -> Inputs<'_> {
+        buf.push(b'{');
+        Inputs { buf, pending: None }
+    }
+
     fn key(&mut self, name: &str) {
         if self.buf.len() > 1 {
             self.buf.push(b',');
@@ -939,6 +945,7 @@ impl Inputs<'_> {
     }
 
     /// Records argument `name` with its value serialized as JSON.
+    #[inline(never)]
     pub fn arg<T: Serialize + ?Sized>(&mut self, name: &str, value: &T) {
         self.pending = Some(self.buf.len());
         self.key(name);
