@@ -2,7 +2,7 @@
 # Runs every benchmark of issue 6 and prints one table: time per call, the
 # ratio to its baseline, the target and PASS/MISS.
 #
-#   bench/compare.sh                 # about 7 minutes on 2 cores
+#   bench/compare.sh                 # about 9 minutes on 2 cores
 #   WARM=2 MEASURE=10 bench/compare.sh
 #   SKIP_RUN=1 bench/compare.sh      # only rebuild the table from the last run
 #
