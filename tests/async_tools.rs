@@ -1736,6 +1736,53 @@ async fn values_that_panic_while_recorded(tag: &'static str) {
     assert_eq!(one("at_sync_leaf", tag).parent(), None);
 }
 
+/// An error whose `Display` re-raises a panic with `resume_unwind`, which
+/// runs no panic hook.
+#[derive(Debug)]
+struct Reraised;
+
+impl std::fmt::Display for Reraised {
+    fn fmt(&self, _: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::panic::resume_unwind(Box::new("display failed"))
+    }
+}
+
+#[tool(name = "at_reraised")]
+async fn at_reraised(tag: &str) -> Result<u32, Reraised> {
+    sleep(Duration::from_millis(20)).await;
+    Err(Reraised)
+}
+
+/// While an async tool waits, another task on its thread panics (and the
+/// runtime catches it); then recording the tool's error panics without a
+/// hook. The other task's message is not the tool's.
+#[test]
+fn another_tasks_panic_is_not_taken_for_a_calls() {
+    let tag = "another_tasks_panic";
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let tool = tokio::spawn(at_reraised(tag));
+        let other = tokio::spawn(async { panic!("another task's panic") });
+        assert!(other.await.unwrap_err().is_panic());
+        assert!(tool.await.unwrap_err().is_panic());
+    });
+    check(
+        &one("at_reraised", tag),
+        &Want {
+            tool: "at_reraised",
+            inputs: &format!(r#"{{"tag":"{tag}"}}"#),
+            output: "null",
+            status: Status::Panicked,
+            error: Some("panic message unavailable (raised by `resume_unwind`, or another panic hook replaced backstep's)"),
+            cost: Cost::ZERO,
+            parent: None,
+        },
+    );
+}
+
 /// `async fn … -> !` (once a compile error under `#[tool]`: the expansion
 /// wrote `!` as a type): ended only by a panic or by being dropped.
 #[tool(name = "at_serve_forever", cost = 0.001)]

@@ -622,6 +622,38 @@ fn an_output_that_panics_while_serialized_leaves_nothing_in_the_record() {
     );
 }
 
+/// An error whose `Display` re-raises a panic with `resume_unwind`, which
+/// runs no panic hook.
+#[derive(Debug)]
+struct Reraised;
+
+impl std::fmt::Display for Reraised {
+    fn fmt(&self, _: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::panic::resume_unwind(Box::new("display failed"))
+    }
+}
+
+#[backstep::tool]
+fn caught_then_reraised(i: u32) -> Result<u32, Reraised> {
+    // The body catches a panic of its own and goes on.
+    assert!(std::panic::catch_unwind(|| panic!("caught inside the body")).is_err());
+    if i > 0 {
+        return Err(Reraised);
+    }
+    Ok(i)
+}
+
+#[test]
+fn a_panic_the_body_caught_is_not_taken_for_its_values() {
+    assert!(std::panic::catch_unwind(|| caught_then_reraised(9)).is_err());
+    let call = only("caught_then_reraised");
+    assert_panicked(
+        &call,
+        json!({ "i": 9 }),
+        "panic message unavailable (raised by `resume_unwind`, or another panic hook replaced backstep's)",
+    );
+}
+
 #[backstep::tool]
 fn panic_str(n: u8) -> u8 {
     if n > 0 {

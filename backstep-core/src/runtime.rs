@@ -22,8 +22,10 @@ thread_local! {
     /// The tool call running on this thread now (set while a sync tool body
     /// runs, and during each poll of an async tool's future).
     static CURRENT: Cell<*const Inflight> = const { Cell::new(std::ptr::null()) };
-    /// The message of the panic now unwinding, set by our panic hook.
-    static LAST_PANIC: RefCell<Option<String>> = const { RefCell::new(None) };
+    /// How many panics our hook has seen on this thread.
+    static PANICS: Cell<u64> = const { Cell::new(0) };
+    /// The message of the last panic our hook saw, with its number (`PANICS`).
+    static LAST_PANIC: RefCell<Option<(u64, String)>> = const { RefCell::new(None) };
     static THREAD_NAME: Arc<str> = thread_name();
     static LINE: RefCell<crate::format::LineWriter> = RefCell::default();
     /// Finished calls' boxes, reused by the next calls on this thread with
@@ -58,6 +60,7 @@ fn pooled_box(start: Instant) -> Box<Inflight> {
             inputs: Vec::new(),
             added: AtomicI64::new(0),
             kind: Kind::Sync,
+            panics: 0,
             previous: AtomicPtr::new(std::ptr::null_mut()),
             entered: AtomicBool::new(false),
             served: None,
@@ -170,7 +173,12 @@ pub(crate) fn install_panic_hook() {
         // it, when no call is this thread's current one. Each call clears
         // what an earlier panic left (`Active::begin`).
         let msg = payload_message(info.payload());
-        let _ = LAST_PANIC.try_with(|p| p.try_borrow_mut().map(|mut p| *p = Some(msg)));
+        if let Ok(n) = PANICS.try_with(|c| {
+            c.set(c.get() + 1);
+            c.get()
+        }) {
+            let _ = LAST_PANIC.try_with(|p| p.try_borrow_mut().map(|mut p| *p = Some((n, msg))));
+        }
         previous(info);
     }));
 }
@@ -186,9 +194,25 @@ fn payload_message(payload: &(dyn std::any::Any + Send)) -> String {
     }
 }
 
-fn panic_message() -> String {
+/// How many panics the hook has seen on this thread so far: a call notes it
+/// as it starts and again as its value is recorded, and takes the hook's
+/// message only for a panic after that (an earlier one, caught by the body
+/// or by another task on this thread, is not the call's; a `resume_unwind`
+/// runs no hook).
+#[inline]
+fn panics_so_far() -> u64 {
+    PANICS.try_with(Cell::get).unwrap_or(u64::MAX)
+}
+
+/// The message of the panic now unwinding, when the hook saw it after the
+/// `since`-th panic on this thread.
+fn panic_message(since: u64) -> String {
     LAST_PANIC
-        .try_with(|p| p.try_borrow().ok().and_then(|p| p.clone()))
+        .try_with(|p| {
+            p.try_borrow()
+                .ok()
+                .and_then(|p| p.as_ref().filter(|(n, _)| *n > since).map(|(_, m)| m.clone()))
+        })
         .ok()
         .flatten()
         .unwrap_or_else(|| {
@@ -222,6 +246,9 @@ struct Inflight {
     /// Picodollars added by `add_cost` during the call.
     added: AtomicI64,
     kind: Kind,
+    /// How many panics this thread had seen when the call started, or when
+    /// its value began to be recorded ([`panics_so_far`]).
+    panics: u64,
     /// What `CURRENT` was when a sync call entered, restored when it leaves.
     previous: AtomicPtr<Inflight>,
     entered: AtomicBool,
@@ -300,13 +327,7 @@ impl Active {
         recorder::check_env_replay();
         site.register();
         let tool = site.tool();
-        // A message left by an earlier, caught panic must not be taken for
-        // this call's (a `resume_unwind` does not run the hook).
-        let _ = LAST_PANIC.try_with(|p| {
-            if let Ok(mut p) = p.try_borrow_mut() {
-                *p = None;
-            }
-        });
+        let panics = panics_so_far();
         let (parent, parent_scope) = current_call();
         let scope = parent_scope.or_else(crate::scope::current);
         let start = Instant::now();
@@ -318,6 +339,7 @@ impl Active {
         b.start = start;
         b.started_at = crate::time::wall_clock(start);
         b.kind = kind;
+        b.panics = panics;
         b.scope = scope;
         // The box may hold this thread's name already (from its last call,
         // or the record that call pushed out): one reference count change
@@ -801,7 +823,7 @@ impl Active {
         // dropped while someone else unwinds was cancelled.
         let panicked = inner.kind == Kind::Sync && std::thread::panicking();
         if panicked {
-            let msg = panic_message();
+            let msg = panic_message(inner.panics);
             self.complete(Status::Panicked, None, Some(msg));
         } else if inner.kind == Kind::Async {
             self.complete(Status::Cancelled, None, None);
@@ -1146,6 +1168,7 @@ where
                     // is a panic in the value's `Serialize` or `Display`.
                     if let Some(inner) = &mut *active.inner {
                         inner.kind = Kind::Sync;
+                        inner.panics = panics_so_far();
                     }
                     record(active, &value);
                 }
@@ -1168,7 +1191,13 @@ impl Active {
             return f();
         }
         match std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)) {
-            Ok(value) => value,
+            Ok(value) => {
+                // A panic the body caught is not one of its value's.
+                if let Some(inner) = &mut *self.inner {
+                    inner.panics = panics_so_far();
+                }
+                value
+            }
             Err(payload) => {
                 self.complete(Status::Panicked, None, Some(payload_message(&*payload)));
                 std::panic::resume_unwind(payload)
