@@ -476,7 +476,7 @@ print("\n".join(rows))
 print()
 print(f"Machine: {machine()}.")
 print("Small: `(&str, usize) -> Vec<Hit>` (3 hits); large: 64 KiB `&str` in, 1,000 `u32` out. "
-      "Times are criterion medians, of the thread's CPU time for one thread and of wall "
+      "Times are criterion medians (on the control rows: the paired rounds' medians), of the thread's CPU time for one thread and of wall "
       "time for two (there: the fastest of 100 samples of ~30 ms, as this VM's second core "
       "is not always there; the plain function's own scaling is the control); "
       "\"over plain\" subtracts the plain function's time (± the half-widths "

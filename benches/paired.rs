@@ -111,6 +111,17 @@ fn paired(calls: u64, fs: &mut [&mut dyn FnMut(); 3], after: &mut dyn FnMut()) -
     }
 }
 
+/// Returns the memory the allocator holds freed to the system (glibc keeps
+/// it mapped, its pages touched): a pair run after a control that kept a
+/// copy of every line would otherwise grow into it without a page fault.
+fn give_back_freed_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: `malloc_trim` only releases free memory of glibc's heaps.
+    unsafe {
+        libc::malloc_trim(0);
+    }
+}
+
 /// The median of each of `times`.
 fn medians<const N: usize>(times: [Vec<f64>; N]) -> Vec<f64> {
     times
@@ -275,11 +286,13 @@ fn num(x: Option<f64>) -> String {
 /// (`small/tool_mem_bounded`, `contention/tool_file_bounded`, ...) contains
 /// one of its words (an empty list when it names none of them).
 fn wanted() -> Option<Vec<&'static str>> {
-    const NAMES: [&str; 17] = [
+    const NAMES: [&str; 20] = [
         "small/tool_mem",
         "large/tool_mem",
         "small/floor_mem_kept",
+        "small/tool_mem_vs_kept",
         "large/floor_mem_kept",
+        "large/tool_mem_vs_kept",
         "small/tool_mem_bounded",
         "large/tool_mem_bounded",
         "contention/tool_mem_bounded",
@@ -287,6 +300,7 @@ fn wanted() -> Option<Vec<&'static str>> {
         "large/tool_file_bounded",
         "small/tool_file_only",
         "small/floor_file_padded",
+        "small/tool_file_only_vs_padded",
         "small/tracing_file",
         "small/tracing_vs_floor",
         "large/tool_file_only",
@@ -370,12 +384,16 @@ fn main() {
     };
     for (mode, file) in [
         ("tool_mem", false),
+        // The controls of keeping every call, once both shapes' judged pairs
+        // ran: memory they free would otherwise be reused, with its pages
+        // already touched, by the pairs after them.
+        ("tool_mem_controls", false),
         ("tool_mem_bounded", false),
         ("tool_file_bounded", true),
         ("tool_file_only", true),
     ] {
         let tool_log = match mode {
-            "tool_mem" => {
+            "tool_mem" | "tool_mem_controls" => {
                 mode_memory();
                 tool_log()
             }
@@ -400,7 +418,7 @@ fn main() {
             };
             let shape = if small { "small" } else { "large" };
             let name = format!("{shape}/{mode}");
-            if wanted(&name) {
+            if mode != "tool_mem_controls" && wanted(&name) {
                 report(
                     &name,
                     &["plain", "floor", "tool"],
@@ -413,28 +431,36 @@ fn main() {
             // `#[tool]` (both keep every call of the rounds, so both take
             // memory that only grows).
             let name = format!("{shape}/floor_mem_kept");
-            if mode == "tool_mem" && wanted(&name) {
+            let versus = format!("{shape}/tool_mem_vs_kept");
+            if mode == "tool_mem_controls" && (wanted(&name) || wanted(&versus)) {
                 let mut kept_buf = Vec::with_capacity(1024);
                 let mut kept_lines = Vec::new();
                 let mut kept = || call_floor_kept(small, &mut kept_buf, &mut kept_lines, &doc);
-                report(
-                    &name,
-                    &["plain", "floor", "kept"],
-                    "(kept - plain) / (floor - plain)",
-                    paired(calls, &mut [&mut plain, &mut floor, &mut kept], &mut after),
-                );
-                report(
-                    &format!("{shape}/tool_mem_vs_kept"),
-                    &["plain", "kept", "tool"],
-                    "(tool - plain) / (kept - plain)",
-                    paired(calls, &mut [&mut plain, &mut kept, &mut tool], &mut after),
-                );
+                if wanted(&name) {
+                    report(
+                        &name,
+                        &["plain", "floor", "kept"],
+                        "(kept - plain) / (floor - plain)",
+                        paired(calls, &mut [&mut plain, &mut floor, &mut kept], &mut after),
+                    );
+                }
+                if wanted(&versus) {
+                    report(
+                        &versus,
+                        &["plain", "kept", "tool"],
+                        "(tool - plain) / (kept - plain)",
+                        paired(calls, &mut [&mut plain, &mut kept, &mut tool], &mut after),
+                    );
+                }
+                drop(kept_lines);
+                give_back_freed_memory();
             }
             // A control for the small shape: the file floor with its lines
             // padded to the length of `#[tool]`'s, alone (against the floor)
             // and against `#[tool]`.
             let name = format!("{shape}/floor_file_padded");
-            if small && mode == "tool_file_only" && wanted(&name) {
+            let versus = format!("{shape}/tool_file_only_vs_padded");
+            if small && mode == "tool_file_only" && (wanted(&name) || wanted(&versus)) {
                 call_tool(small, &doc);
                 let len = last_line_len(&tool_log);
                 padded_len = Some(len);
@@ -448,22 +474,26 @@ fn main() {
                         std::hint::black_box(LIMIT),
                     )));
                 };
-                report(
-                    &name,
-                    &["plain", "floor", "padded"],
-                    "(padded - plain) / (floor - plain)",
-                    paired(
-                        calls,
-                        &mut [&mut plain, &mut floor, &mut padded],
-                        &mut after,
-                    ),
-                );
-                report(
-                    &format!("{shape}/tool_file_only_vs_padded"),
-                    &["plain", "padded", "tool"],
-                    "(tool - plain) / (padded - plain)",
-                    paired(calls, &mut [&mut plain, &mut padded, &mut tool], &mut after),
-                );
+                if wanted(&name) {
+                    report(
+                        &name,
+                        &["plain", "floor", "padded"],
+                        "(padded - plain) / (floor - plain)",
+                        paired(
+                            calls,
+                            &mut [&mut plain, &mut floor, &mut padded],
+                            &mut after,
+                        ),
+                    );
+                }
+                if wanted(&versus) {
+                    report(
+                        &versus,
+                        &["plain", "padded", "tool"],
+                        "(tool - plain) / (padded - plain)",
+                        paired(calls, &mut [&mut plain, &mut padded, &mut tool], &mut after),
+                    );
+                }
             }
             // tracing against `#[tool]` streaming to a file and keeping
             // nothing in memory, as tracing's JSON writer does: the ratio is
@@ -510,7 +540,8 @@ fn main() {
         }
         // Two threads: in memory, and to a file with nothing kept in memory.
         let name = format!("contention/{mode}");
-        if matches!(mode, "tool_mem" | "tool_file_bounded") || !wanted(&name) {
+        if matches!(mode, "tool_mem" | "tool_mem_controls" | "tool_file_bounded") || !wanted(&name)
+        {
             continue;
         }
         report(
