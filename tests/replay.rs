@@ -265,6 +265,36 @@ fn step(i: u32) -> u32 {
     i * i
 }
 
+/// An argument whose `Serialize` panics when `bad`.
+#[derive(Debug)]
+struct Fragile {
+    bad: bool,
+    n: u32,
+}
+
+impl Serialize for Fragile {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        assert!(!self.bad, "cannot serialize fragile {}", self.n);
+        s.serialize_u32(self.n)
+    }
+}
+
+#[tool]
+fn handle(tag: &str, item: Fragile) -> u32 {
+    executed(&format!("handle {tag}"));
+    item.n * 10
+}
+
+/// A call whose argument panics as it is recorded, then calls of the same tool.
+fn run_fragile() -> Vec<String> {
+    let first = std::panic::catch_unwind(|| handle("a", Fragile { bad: true, n: 1 }));
+    vec![
+        format!("first panicked: {}", first.is_err()),
+        format!("second: {}", handle("b", Fragile { bad: false, n: 2 })),
+        format!("third: {}", handle("c", Fragile { bad: false, n: 3 })),
+    ]
+}
+
 #[tool]
 fn run_steps(n: u32) -> u32 {
     (0..n).map(step).sum()
@@ -339,6 +369,11 @@ fn child() {
         }
         "timeouts" => {
             for line in run_timeouts() {
+                println!("{line}");
+            }
+        }
+        "fragile" => {
+            for line in run_fragile() {
                 println!("{line}");
             }
         }
@@ -956,6 +991,57 @@ fn resuming_past_a_live_tool_writes_each_call_once() {
     let end = after.sessions()[0].ended().expect("an end line");
     assert_eq!(end.calls() as usize, after.len());
     assert_eq!(after.by_tool("clock").count(), 1);
+}
+
+#[test]
+fn a_call_whose_argument_panics_uses_up_its_recorded_call() {
+    let dir = Dir::new("fragile");
+    let log = dir.path("run.jsonl");
+    let recorded = run("fragile", "", &[("BACKSTEP_LOG", &log)]);
+    assert!(recorded.status.success(), "{}", stderr(&recorded));
+    let calls = Log::open(&log).unwrap();
+    let statuses: Vec<(String, Status)> = calls
+        .iter()
+        .map(|c| (c.inputs_json().to_string(), c.status()))
+        .collect();
+    assert_eq!(
+        statuses,
+        [
+            (r#"{"tag":"a"}"#.to_string(), Status::Panicked),
+            (r#"{"tag":"b","item":2}"#.to_string(), Status::Ok),
+            (r#"{"tag":"c","item":3}"#.to_string(), Status::Ok),
+        ]
+    );
+
+    // The argument panics again in the replay, before the call can be
+    // answered: its recorded call is used up, and the next ones are served.
+    let out = run(
+        "fragile",
+        "",
+        &[
+            ("BACKSTEP_REPLAY", &log),
+            ("EXEC_LOG", &dir.path("exec-replay.txt")),
+        ],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(
+        report(&out),
+        [
+            "first panicked: true",
+            "second: 20",
+            "third: 30",
+            "calls 3 replayed 2 cost $0 mode Replay",
+        ]
+    );
+    assert!(lines(&dir.path("exec-replay.txt")).is_empty());
+    assert_eq!(warnings(&out), Vec::<String>::new());
+
+    // Resumed, the finished run's log keeps its three calls: the one that
+    // panicked again is already there, and is not written twice.
+    let out = run("fragile", "", &[("BACKSTEP_RESUME", &log)]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let seqs: Vec<u64> = Log::open(&log).unwrap().iter().map(|c| c.seq()).collect();
+    assert_eq!(seqs, [0, 1, 2]);
 }
 
 #[test]

@@ -65,6 +65,7 @@ fn pooled_box(start: Instant) -> Box<Inflight> {
             entered: AtomicBool::new(false),
             served: None,
             in_log: false,
+            asked: false,
             error_json: None,
             scope: None,
             thread: None,
@@ -117,6 +118,7 @@ fn recycle(mut b: Box<Inflight>) {
     b.served = None;
     b.error_json = None;
     b.in_log = false;
+    b.asked = false;
     b.output_from = None;
     *b.added.get_mut() = 0;
     *b.previous.get_mut() = std::ptr::null_mut();
@@ -257,6 +259,10 @@ struct Inflight {
     /// A `live` tool that ran again while resuming: its recorded call is
     /// already in the log being appended to, so this one is not written.
     in_log: bool,
+    /// A replay or a test stub was asked for this call's answer: a call that
+    /// panics before (an argument's `Serialize`) uses up its recorded call
+    /// as it is recorded, as a `live` one does.
+    asked: bool,
     /// The `Err` value as JSON, when its type is `Serialize`.
     error_json: Option<String>,
     /// The test capture scope the call belongs to (inherited from the
@@ -622,6 +628,9 @@ impl Active {
 
     #[inline(never)]
     fn serve_recorded(&mut self, live: bool, ignore: &[&str]) -> bool {
+        if let Some(inner) = &mut *self.inner {
+            inner.asked = true;
+        }
         let scoped = self.inner.as_ref().and_then(|i| i.scope.clone());
         if let Some(scope) = scoped {
             if self.serve_from(live, ignore, Source::Scope(&scope)) {
@@ -824,6 +833,13 @@ impl Active {
         let panicked = inner.kind == Kind::Sync && std::thread::panicking();
         if panicked {
             let msg = panic_message(inner.panics);
+            if !inner.asked {
+                // Panicked before it could be answered (an argument's
+                // `Serialize`): it runs live, as it did when recorded, and
+                // uses up its recorded call, or the next call of its tool
+                // would be paired with that one.
+                self.serve_recorded(true, &[]);
+            }
             self.complete(Status::Panicked, None, Some(msg));
         } else if inner.kind == Kind::Async {
             self.complete(Status::Cancelled, None, None);
