@@ -261,53 +261,46 @@ def shape(group, label):
             "recorder that writes a line per call", "", "")
 
 
-def kept(group, label):
-    """The control of paired rounds for memory that keeps every call: the
-    memory floor keeping a copy of each line, against the floor and against
-    `#[tool]` keeping every call. Not judged: the issue's floor keeps
-    nothing."""
-    p = (PAIRED or {}).get(f"{group}/floor_mem_kept")
-    q = (PAIRED or {}).get(f"{group}/tool_mem_vs_kept")
+def control_pair(group, label, floor, versus, key, floor_what, floor_of, costs,
+                 tool_what, versus_of):
+    """Two rows of a control measured in paired rounds, not judged: a floor
+    that does more than the issue's (`floor`, timed as `key`) against that
+    floor, then `#[tool]` against it (`versus`)."""
+    p = (PAIRED or {}).get(f"{group}/{floor}")
+    q = (PAIRED or {}).get(f"{group}/{versus}")
     if not p or p.get("median") is None:
         return
-    over = (None if p.get("kept_ns") is None or p.get("plain_ns") is None
-            else p["kept_ns"] - p["plain_ns"])
-    row(f"{label}: control: floor in memory, keeping a copy of each line",
-        t(p.get("kept_ns")), plus(over), "",
-        f"paired rounds: {p['median']:.3f}× the memory floor's overhead "
-        f"(quartiles {p['q1']:.2f}–{p['q3']:.2f}): what memory that only grows costs",
-        "", "")
+    over = (None if p.get(f"{key}_ns") is None or p.get("plain_ns") is None
+            else p[f"{key}_ns"] - p["plain_ns"])
+    row(f"{label}: control: {floor_what}", t(p.get(f"{key}_ns")), plus(over), "",
+        f"paired rounds: {p['median']:.3f}× {floor_of} overhead "
+        f"(quartiles {p['q1']:.2f}–{p['q3']:.2f}): {costs}", "", "")
     if q and q.get("median") is not None:
-        row(f"{label}: control: `#[tool]` in memory, every call kept, against that floor",
-            t(q.get("tool_ns")), "", "",
-            f"paired rounds: {q['median']:.3f}× the keeping floor's overhead "
+        row(f"{label}: control: `#[tool]` {tool_what}", t(q.get("tool_ns")), "", "",
+            f"paired rounds: {q['median']:.3f}× {versus_of} overhead "
             f"(quartiles {q['q1']:.2f}–{q['q3']:.2f})", "", "")
+
+
+def kept(group, label):
+    """The control for memory that keeps every call: the memory floor keeping
+    a copy of each line. The issue's floor keeps nothing."""
+    control_pair(group, label, "floor_mem_kept", "tool_mem_vs_kept", "kept",
+                 "floor in memory, keeping a copy of each line", "the memory floor's",
+                 "what memory that only grows costs",
+                 "in memory, every call kept, against that floor", "the keeping floor's")
 
 
 def padded(group, label):
-    """The control of paired rounds: the file floor with its lines padded to
-    the length of a `#[tool]` line, against the floor and against `#[tool]`
-    to a file with `memory_limit(0)`. Not judged: the issue's floor is the
-    unpadded one."""
-    p = (PAIRED or {}).get(f"{group}/floor_file_padded")
-    q = (PAIRED or {}).get(f"{group}/tool_file_only_vs_padded")
-    if not p or p.get("median") is None:
-        return
-    length = PAIRED.get("padded_len")
+    """The control for the file: the file floor with its lines padded to the
+    length of a `#[tool]` line. The issue's floor is the unpadded one."""
+    length = (PAIRED or {}).get("padded_len")
     what = f"{length} B" if length else "the length of a `#[tool]` line"
-    over = (None if p.get("padded_ns") is None or p.get("plain_ns") is None
-            else p["padded_ns"] - p["plain_ns"])
-    row(f"{label}: control: floor + `write`, each line padded with spaces to {what} "
-        "(as long as a `#[tool]` line)",
-        t(p.get("padded_ns")), plus(over), "",
-        f"paired rounds: {p['median']:.3f}× the file floor's overhead "
-        f"(quartiles {p['q1']:.2f}–{p['q3']:.2f}): what the longer line alone costs",
-        "", "")
-    if q and q.get("median") is not None:
-        row(f"{label}: control: `#[tool]` to a JSONL file, `memory_limit(0)`, against the padded floor",
-            t(q.get("tool_ns")), "", "",
-            f"paired rounds: {q['median']:.3f}× the padded floor's overhead "
-            f"(quartiles {q['q1']:.2f}–{q['q3']:.2f})", "", "")
+    control_pair(group, label, "floor_file_padded", "tool_file_only_vs_padded", "padded",
+                 f"floor + `write`, each line padded with spaces to {what} "
+                 "(as long as a `#[tool]` line)", "the file floor's",
+                 "what the longer line alone costs",
+                 "to a JSONL file, `memory_limit(0)`, against the padded floor",
+                 "the padded floor's")
 
 
 def best(group, name):
