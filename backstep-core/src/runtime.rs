@@ -172,8 +172,8 @@ pub(crate) fn install_panic_hook() {
     std::panic::set_hook(Box::new(move |info| {
         // Kept for every panic, not only those inside a tool body: a value's
         // `Serialize` or `Display` impl may panic while an async call records
-        // it, when no call is this thread's current one. Each call clears
-        // what an earlier panic left (`Active::begin`).
+        // it, when no call is this thread's current one. Numbered, so a call
+        // takes only a message newer than it (`panics_so_far`).
         let msg = payload_message(info.payload());
         if let Ok(n) = PANICS.try_with(|c| {
             c.set(c.get() + 1);
