@@ -281,33 +281,35 @@ fn num(x: Option<f64>) -> String {
         .map_or_else(|| "null".to_string(), |x| x.to_string())
 }
 
+/// Every pair, by the name `cargo bench -- FILTER` matches.
+const NAMES: [&str; 20] = [
+    "small/tool_mem",
+    "large/tool_mem",
+    "small/floor_mem_kept",
+    "small/tool_mem_vs_kept",
+    "large/floor_mem_kept",
+    "large/tool_mem_vs_kept",
+    "small/tool_mem_bounded",
+    "large/tool_mem_bounded",
+    "contention/tool_mem_bounded",
+    "small/tool_file_bounded",
+    "large/tool_file_bounded",
+    "small/tool_file_only",
+    "small/floor_file_padded",
+    "small/tool_file_only_vs_padded",
+    "small/tracing_file",
+    "small/tracing_vs_floor",
+    "large/tool_file_only",
+    "large/tracing_file",
+    "large/tracing_vs_floor",
+    "contention/tool_file_only",
+];
+
 /// Which of the pairs `cargo bench -- FILTER` asks for: all of them (`None`)
 /// with no filter or with the word `paired`, else those whose name
 /// (`small/tool_mem_bounded`, `contention/tool_file_bounded`, ...) contains
 /// one of its words (an empty list when it names none of them).
 fn wanted() -> Option<Vec<&'static str>> {
-    const NAMES: [&str; 20] = [
-        "small/tool_mem",
-        "large/tool_mem",
-        "small/floor_mem_kept",
-        "small/tool_mem_vs_kept",
-        "large/floor_mem_kept",
-        "large/tool_mem_vs_kept",
-        "small/tool_mem_bounded",
-        "large/tool_mem_bounded",
-        "contention/tool_mem_bounded",
-        "small/tool_file_bounded",
-        "large/tool_file_bounded",
-        "small/tool_file_only",
-        "small/floor_file_padded",
-        "small/tool_file_only_vs_padded",
-        "small/tracing_file",
-        "small/tracing_vs_floor",
-        "large/tool_file_only",
-        "large/tracing_file",
-        "large/tracing_vs_floor",
-        "contention/tool_file_only",
-    ];
     let words = filter_words();
     if words.is_empty() || words.iter().any(|w| w == "paired") {
         return None;
@@ -326,6 +328,13 @@ fn main() {
     }
     let only = wanted();
     if only.as_ref().is_some_and(Vec::is_empty) {
+        // A filter for another bench's benchmarks, or a typo: say so, as
+        // silence reads like a run that measured nothing.
+        println!(
+            "paired: no pair's name contains {} (pairs: {})",
+            filter_words().join(" or "),
+            NAMES.join(", ")
+        );
         return;
     }
     let every = only.is_none();
