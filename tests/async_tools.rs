@@ -1672,7 +1672,13 @@ fn at_future_output_panics(tag: &str, n: u32) -> impl Future<Output = HalfSerial
 /// or its value: the call is `panicked` with that panic's message (not
 /// `cancelled`), and nothing half written stays in its inputs.
 async fn values_that_panic_while_recorded(tag: &'static str) {
-    let panicked = |tool: &str, inputs: String, message: &str| {
+    /// Spawns `call`, which must panic, then checks its one call of `tool`.
+    async fn panicked<F>(tag: &str, tool: &str, call: F, inputs: String, message: &str)
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + std::fmt::Debug,
+    {
+        assert!(tokio::spawn(call).await.unwrap_err().is_panic());
         check(
             &one(tool, tag),
             &Want {
@@ -1685,51 +1691,49 @@ async fn values_that_panic_while_recorded(tag: &'static str) {
                 parent: None,
             },
         );
-    };
-    let err = tokio::spawn(at_output_panics(tag, 21)).await.unwrap_err();
-    assert!(err.is_panic());
+    }
+    let n = |n: u32| format!(r#"{{"tag":"{tag}","n":{n}}}"#);
     panicked(
+        tag,
         "at_output_panics",
-        format!(r#"{{"tag":"{tag}","n":21}}"#),
+        at_output_panics(tag, 21),
+        n(21),
         "serializing 21 failed",
-    );
-
-    let err = tokio::spawn(at_input_panics(tag, HalfSerialized(22)))
-        .await
-        .unwrap_err();
-    assert!(err.is_panic());
+    )
+    .await;
     // The argument that panicked is left out; those before it stay.
     panicked(
+        tag,
         "at_input_panics",
+        at_input_panics(tag, HalfSerialized(22)),
         format!(r#"{{"tag":"{tag}"}}"#),
         "serializing 22 failed",
-    );
-
-    let err = tokio::spawn(at_err_panics(tag, 23)).await.unwrap_err();
-    assert!(err.is_panic());
+    )
+    .await;
     panicked(
+        tag,
         "at_err_panics",
-        format!(r#"{{"tag":"{tag}","n":23}}"#),
+        at_err_panics(tag, 23),
+        n(23),
         "serializing 23 failed",
-    );
-
-    let err = tokio::spawn(at_display_panics(tag, 25)).await.unwrap_err();
-    assert!(err.is_panic());
+    )
+    .await;
     panicked(
+        tag,
         "at_display_panics",
-        format!(r#"{{"tag":"{tag}","n":25}}"#),
+        at_display_panics(tag, 25),
+        n(25),
         "displaying 25 failed",
-    );
-
-    let err = tokio::spawn(at_future_output_panics(tag, 24))
-        .await
-        .unwrap_err();
-    assert!(err.is_panic());
+    )
+    .await;
     panicked(
+        tag,
         "at_future_output_panics",
-        format!(r#"{{"tag":"{tag}","n":24}}"#),
+        at_future_output_panics(tag, 24),
+        n(24),
         "serializing 24 failed",
-    );
+    )
+    .await;
 
     // Nothing is left current on this thread after the panics.
     sync_leaf(tag, 4);
